@@ -1,0 +1,389 @@
+"""The config file (CONTRACT §2): TOML decoded into typed Structs.
+
+Unknown keys are errors, not silently ignored: a typo in `max_in_flight` must not quietly leave a
+default in place. Every problem is reported with its key path, all at once (`run.py check`).
+
+Layers, last one wins: the file, then `GATEWAY__SECTION__KEY` environment variables. A string
+value `env:NAME` anywhere in the file is read from the environment variable NAME (secrets).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yarl
+from msgspec import Meta
+
+from gateway.fields import (
+    Identifier,
+    Money,
+    NonNegativeSeconds,
+    Port,
+    PositiveSeconds,
+    Slug,
+    Text,
+)
+from gateway.regions import is_valid_region_pattern
+from gateway.validation import PathPart, Problem, collect_problems
+
+ENV_PREFIX = "GATEWAY__"
+SECRET_PREFIX = "env:"
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class GatewaySection(_Section, kw_only=True):
+    data_dir: str = "var"
+    shutdown_grace_s: NonNegativeSeconds = 10.0
+    # Extra plugin modules by import path, for local plugins without a package of their own.
+    plugin_modules: list[str] = []
+    # OTP-style restart limit of every supervisor: more than `restart_intensity` crashes within
+    # `restart_period_s` and the child is marked down (and tried again after `revive_after_s`).
+    restart_intensity: Annotated[int, Meta(ge=0)] = 3
+    restart_period_s: PositiveSeconds = 30.0
+    restart_backoff_s: NonNegativeSeconds = 0.5
+    restart_backoff_max_s: NonNegativeSeconds = 10.0
+    revive_after_s: PositiveSeconds = 300.0
+
+
+class HttpSection(_Section, kw_only=True):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 4 * 1024 * 1024
+
+
+class MqttSection(_Section, kw_only=True):
+    url: str = "mqtt://127.0.0.1:1883"
+    topic_prefix: Annotated[str, Meta(pattern=r"^[^#+\s]+$")] = "dropship"
+    client_id: Annotated[str, Meta(min_length=1, max_length=64)] = "dropship-gateway"
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: Annotated[int, Meta(ge=5, le=3600)] = 30
+    reconnect_max_s: PositiveSeconds = 30.0
+    # Where the in-process broker listens when url = "embedded".
+    embedded_listen: str = "127.0.0.1:1883"
+
+
+class SupplierConfig(_Section, kw_only=True):
+    id: Slug
+    name: Text
+    adapter: Slug = "http_json"
+    url: str
+    regions: Annotated[list[str], Meta(min_length=1)]
+    webhook_secret: str | None = None
+    enabled: bool = True
+    timeout_s: PositiveSeconds = 10.0
+    max_in_flight: Annotated[int, Meta(ge=1, le=512)] = 8
+    retry_base_s: PositiveSeconds = 0.5
+    retry_max_s: PositiveSeconds = 60.0
+    # A PO that no attempt could deliver for this long is marked failed (a visible exception).
+    give_up_after_s: PositiveSeconds = 86400.0
+    options: dict[str, Any] = {}
+
+
+class CatalogEntry(_Section, kw_only=True):
+    sku: Identifier
+    supplier: Slug
+    cost: Money
+    stock: Annotated[int, Meta(ge=0)]
+    priority: int = 100
+
+    @property
+    def unit_cost(self) -> Decimal:
+        return Decimal(self.cost)
+
+
+class RoutingSection(_Section, kw_only=True):
+    strategy: Literal["cost", "priority", "score"] = "cost"
+    split: Literal["allow", "never", "minimize"] = "allow"
+    catalog_files: list[str] = []
+
+
+class ChannelConfig(_Section, kw_only=True):
+    id: Slug
+    adapter: Slug
+    options: dict[str, Any] = {}
+
+
+class ServiceConfig(_Section, kw_only=True):
+    id: Slug
+    plugin: Slug
+    options: dict[str, Any] = {}
+
+
+class LogSection(_Section, kw_only=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(_Section, kw_only=True):
+    gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
+    http: HttpSection = msgspec.field(default_factory=HttpSection)
+    mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
+    suppliers: list[SupplierConfig] = []
+    catalog: list[CatalogEntry] = []
+    routing: RoutingSection = msgspec.field(default_factory=RoutingSection)
+    channels: list[ChannelConfig] = []
+    services: list[ServiceConfig] = []
+    log: LogSection = msgspec.field(default_factory=LogSection)
+
+    def supplier(self, supplier_id: str) -> SupplierConfig | None:
+        return next((s for s in self.suppliers if s.id == supplier_id), None)
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` says every reason, each with its key path."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(f"{p.key_path()}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def config_path_from(argument: str | None, environ: Mapping[str, str]) -> Path:
+    """`--config`, else `GATEWAY_CONFIG`, else `config/default.toml`."""
+    return Path(argument or environ.get("GATEWAY_CONFIG") or "config/default.toml")
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, merge, resolve and validate a config file. Raises ConfigError."""
+    environ = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([Problem((), f"config file {str(path)!r} does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([Problem((), f"cannot read {str(path)!r}: {error}")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([Problem((), f"{path}: not valid TOML: {error}")]) from None
+
+    problems: list[Problem] = []
+    problems += _apply_env_overrides(raw, environ)
+    problems += _resolve_secrets(raw, environ, ())
+    routing = raw.get("routing")
+    files = routing.get("catalog_files", []) if isinstance(routing, dict) else []
+    catalog_rows, catalog_problems = _read_catalog_files(files, path.parent)
+    problems += catalog_problems
+    problems += collect_problems(raw, Config, strict=False)
+    problems += cross_check(raw, catalog_rows)
+    if problems:
+        raise ConfigError(problems)
+    config = msgspec.convert(raw, Config, strict=False)
+    catalog = [msgspec.convert(row.values, CatalogEntry, strict=False) for row in catalog_rows]
+    return msgspec.structs.replace(config, catalog=[*config.catalog, *catalog])
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> list[Problem]:
+    """`GATEWAY__HTTP__PORT=8081` sets raw["http"]["port"]; numeric parts index arrays
+    (`GATEWAY__SUPPLIERS__0__URL`). Values are read as TOML literals when they parse as one
+    (numbers, booleans, arrays), else taken as plain strings."""
+    problems: list[Problem] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts: list[PathPart] = [
+            int(p) if p.isdigit() else p.lower() for p in name[len(ENV_PREFIX) :].split("__")
+        ]
+        if not parts or any(p == "" for p in parts):
+            problems.append(Problem((), f"environment variable {name}: malformed key"))
+            continue
+        node: Any = raw
+        for depth, part in enumerate(parts[:-1]):
+            nxt = parts[depth + 1]
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    problems.append(
+                        Problem(tuple(parts[: depth + 1]), f"{name}: no such array entry")
+                    )
+                    break
+                node = node[part]
+            else:
+                if not isinstance(node, dict):
+                    problems.append(Problem(tuple(parts[:depth]), f"{name}: not a table"))
+                    break
+                node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+        else:
+            last = parts[-1]
+            if isinstance(last, int) or not isinstance(node, dict):
+                problems.append(Problem(tuple(parts), f"{name}: cannot set an array entry"))
+                continue
+            node[last] = _parse_env_value(environ[name])
+    return problems
+
+
+def _parse_env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _resolve_secrets(
+    node: Any, environ: Mapping[str, str], path: tuple[PathPart, ...]
+) -> list[Problem]:
+    """Replace every `env:NAME` string with the value of NAME, in place."""
+    problems: list[Problem] = []
+    if isinstance(node, dict):
+        items = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
+    else:
+        return problems
+    for key, value in items:
+        if isinstance(value, str) and value.startswith(SECRET_PREFIX):
+            variable = value[len(SECRET_PREFIX) :]
+            if variable not in environ:
+                problems.append(
+                    Problem((*path, key), f"environment variable {variable} is not set")
+                )
+            else:
+                node[key] = environ[variable]
+        elif isinstance(value, dict | list):
+            problems += _resolve_secrets(value, environ, (*path, key))
+    return problems
+
+
+_CATALOG_COLUMNS = ("sku", "supplier", "cost", "stock", "priority")
+
+
+class CatalogRow(msgspec.Struct, frozen=True):
+    """One row of a catalog CSV file, and where it came from (for error messages)."""
+
+    where: tuple[PathPart, ...]
+    label: str
+    values: dict[str, str]
+
+
+def _read_catalog_files(files: Any, base: Path) -> tuple[list[CatalogRow], list[Problem]]:
+    """Rows of the catalog CSV files (`sku,supplier,cost,stock,priority`), type-checked."""
+    rows: list[CatalogRow] = []
+    problems: list[Problem] = []
+    if not isinstance(files, list):
+        return rows, problems
+    for index, name in enumerate(files):
+        if not isinstance(name, str):
+            continue
+        where: tuple[PathPart, ...] = ("routing", "catalog_files", index)
+        file = base / name
+        try:
+            with file.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                missing = [c for c in _CATALOG_COLUMNS[:4] if c not in (reader.fieldnames or [])]
+                if missing:
+                    problems.append(Problem(where, f"{name}: missing columns {', '.join(missing)}"))
+                    continue
+                for row in reader:
+                    values = {k: v for k, v in row.items() if k in _CATALOG_COLUMNS and v}
+                    row_problems = collect_problems(values, CatalogEntry, strict=False)
+                    problems += [
+                        Problem(
+                            where, f"{name} line {reader.line_num}: {p.key_path()}: {p.message}"
+                        )
+                        for p in row_problems
+                    ]
+                    if not row_problems:
+                        rows.append(CatalogRow(where, f"{name} line {reader.line_num}", values))
+        except OSError as error:
+            problems.append(Problem(where, f"cannot read {name}: {error.strerror or error}"))
+    return rows, problems
+
+
+def _tables(raw: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    value = raw.get(key)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def cross_check(raw: dict[str, Any], catalog_rows: list[CatalogRow]) -> list[Problem]:
+    """Rules between keys that types cannot express.
+
+    Works on the raw tables, tolerating wrong types (those are reported by the type check), so
+    that one run of `check` lists every problem at once.
+    """
+    problems: list[Problem] = []
+    supplier_ids: set[str] = set()
+    for index, supplier in _tables(raw, "suppliers"):
+        where: tuple[PathPart, ...] = ("suppliers", index)
+        supplier_id = supplier.get("id")
+        if isinstance(supplier_id, str):
+            if supplier_id in supplier_ids:
+                problems.append(Problem((*where, "id"), f"duplicate supplier id {supplier_id!r}"))
+            supplier_ids.add(supplier_id)
+        url = supplier.get("url")
+        if isinstance(url, str) and not _is_http_url(url):
+            problems.append(Problem((*where, "url"), "not a valid URL"))
+        regions = supplier.get("regions")
+        for r_index, region in enumerate(regions if isinstance(regions, list) else []):
+            if isinstance(region, str) and not is_valid_region_pattern(region):
+                problems.append(
+                    Problem(
+                        (*where, "regions", r_index),
+                        f"{region!r} is not an ISO 3166-2 code (CN-ZJ), a country (CN) or *",
+                    )
+                )
+    seen: set[tuple[str, str]] = set()
+    catalog: list[tuple[tuple[PathPart, ...], str, dict[str, Any]]] = [
+        (("catalog", i), "", row) for i, row in _tables(raw, "catalog")
+    ]
+    catalog += [(row.where, f"{row.label}: ", row.values) for row in catalog_rows]
+    for where, label, row in catalog:
+        sku, supplier_id = row.get("sku"), row.get("supplier")
+        if not isinstance(sku, str) or not isinstance(supplier_id, str):
+            continue
+        if supplier_id not in supplier_ids:
+            at = where if label else (*where, "supplier")
+            problems.append(Problem(at, f"{label}no supplier {supplier_id!r}"))
+        if (sku, supplier_id) in seen:
+            problems.append(
+                Problem(where, f"{label}SKU {sku!r} listed twice for supplier {supplier_id!r}")
+            )
+        seen.add((sku, supplier_id))
+    for section in ("channels", "services"):
+        ids: set[str] = set()
+        for index, item in _tables(raw, section):
+            item_id = item.get("id")
+            if isinstance(item_id, str) and item_id in ids:
+                problems.append(Problem((section, index, "id"), f"duplicate id {item_id!r}"))
+            ids.add(str(item_id))
+    mqtt = raw.get("mqtt")
+    if not isinstance(mqtt, dict):
+        mqtt = {}
+    url = mqtt.get("url", MqttSection().url)
+    if isinstance(url, str) and url != "embedded" and not _is_mqtt_url(url):
+        problems.append(
+            Problem(("mqtt", "url"), 'expected "embedded" or mqtt://host:port (mqtts:// for TLS)')
+        )
+    listen = mqtt.get("embedded_listen", MqttSection().embedded_listen)
+    if url == "embedded" and isinstance(listen, str) and not _is_host_port(listen):
+        problems.append(Problem(("mqtt", "embedded_listen"), "expected host:port"))
+    return problems
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        url = yarl.URL(text)
+    except (ValueError, TypeError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
+def _is_mqtt_url(text: str) -> bool:
+    try:
+        url = yarl.URL(text)
+    except (ValueError, TypeError):
+        return False
+    return url.scheme in ("mqtt", "mqtts", "tcp") and bool(url.host)
+
+
+def _is_host_port(text: str) -> bool:
+    host, _, port = text.rpartition(":")
+    return bool(host) and port.isdigit() and 0 <= int(port) <= 65535

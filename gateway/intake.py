@@ -1,0 +1,237 @@
+"""The intake format of CONTRACT §3 (`POST /api/v1/orders`): decode, validate, normalise.
+
+Valid input decodes in a single msgspec pass. Invalid input is walked again by
+`validation.collect_problems` so the caller gets every problem with its JSON path at once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from gateway.fields import (
+    AwareDatetime,
+    ChannelName,
+    CountryCode,
+    Currency,
+    Identifier,
+    Money,
+    Phone,
+    Quantity,
+    Text,
+)
+from gateway.model import Address, Customer, Order, OrderLine, Payment, Priority
+from gateway.regions import CN_NAME_BY_CODE, UnknownRegion, region_code
+from gateway.validation import Problem, ValidationFailed, collect_problems
+
+MAX_BATCH = 1000
+
+
+class IntakeAddress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Text
+    phone: Phone
+    country: CountryCode = "CN"
+    province: Text
+    city: Text
+    district: Text | None = None
+    address1: Annotated[str, Meta(min_length=1, max_length=500)]
+    address2: Annotated[str, Meta(max_length=500)] | None = None
+    postal_code: Annotated[str, Meta(max_length=20)] | None = None
+    id_number: Annotated[str, Meta(max_length=40)] | None = None
+
+
+class IntakeCustomer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: Identifier | None = None
+    tier: Annotated[str, Meta(max_length=40)] | None = None
+
+
+class IntakePayment(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    status: Literal["paid", "unpaid", "partially_paid", "cod", "refunded"] = "paid"
+    amount: Money | None = None
+
+
+class IntakeLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    line_id: Identifier
+    sku: Identifier
+    quantity: Quantity
+    unit_price: Money | None = None
+
+
+class IntakeOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An order as a channel sends it (CONTRACT §3)."""
+
+    external_id: Identifier
+    channel: ChannelName = "api"
+    created_at: AwareDatetime | None = None
+    priority: Priority = Priority.NORMAL
+    currency: Currency = "CNY"
+    customer: IntakeCustomer | None = None
+    payment: IntakePayment | None = None
+    ship_to: IntakeAddress
+    lines: Annotated[list[IntakeLine], Meta(min_length=1, max_length=500)]
+    notes: Annotated[str, Meta(max_length=2000)] | None = None
+    attributes: dict[str, Annotated[str, Meta(max_length=500)]] = {}
+
+
+class IntakeBatch(msgspec.Struct, forbid_unknown_fields=True):
+    orders: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class InvalidJson(ValueError):
+    """The body is not JSON at all."""
+
+
+# Built once, reused: decoders are the hot path of intake.
+_order_decoder = msgspec.json.Decoder(IntakeOrder)
+_any_decoder = msgspec.json.Decoder()
+
+
+def order_schema() -> dict[str, Any]:
+    """The JSON Schema of one intake order (`python run.py schema order`)."""
+    return msgspec.json.schema(IntakeOrder)
+
+
+def batch_schema() -> dict[str, Any]:
+    """The JSON Schema of a batch, for the OpenAPI document."""
+
+    class Batch(msgspec.Struct):
+        orders: Annotated[list[IntakeOrder], Meta(min_length=1, max_length=MAX_BATCH)]
+
+    return msgspec.json.schema(Batch)
+
+
+def split_body(body: bytes) -> list[msgspec.Raw] | None:
+    """The orders of a batch body (`{"orders": [...]}`), or None when the body is one order.
+
+    Raises InvalidJson for a body that does not parse, ValidationFailed for a malformed batch.
+    """
+    try:
+        top = _any_decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise InvalidJson(str(error)) from None
+    if not isinstance(top, dict) or "orders" not in top:
+        return None
+    try:
+        return msgspec.json.decode(body, type=IntakeBatch).orders
+    except msgspec.ValidationError:
+        problems = collect_problems(top, IntakeBatch)
+        raise ValidationFailed(problems) from None
+
+
+def decode_order(raw: bytes | msgspec.Raw) -> IntakeOrder:
+    """Decode and validate one order, raising ValidationFailed with every problem."""
+    try:
+        order = _order_decoder.decode(raw)
+    except msgspec.ValidationError:
+        value = _any_decoder.decode(raw)
+        if not isinstance(value, dict):
+            raise ValidationFailed([Problem((), "expected a JSON object")]) from None
+        problems = collect_problems(value, IntakeOrder)
+        reported = {p.path for p in problems}
+        problems += [p for p in _semantic_problems_of_raw(value) if p.path not in reported]
+        raise ValidationFailed(problems) from None
+    except msgspec.DecodeError as error:
+        raise InvalidJson(str(error)) from None
+    problems = semantic_problems(
+        [line.line_id for line in order.lines], order.ship_to.country, order.ship_to.province
+    )
+    if problems:
+        raise ValidationFailed(problems)
+    return order
+
+
+def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[Problem]:
+    """What types alone cannot say: unique line ids, a known province.
+
+    Takes plain values so the same rules apply to an order that failed type checks, and the
+    caller hears about every problem at once.
+    """
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, line_id in enumerate(line_ids):
+        if not isinstance(line_id, str):
+            continue
+        if line_id in seen:
+            problems.append(Problem(("lines", index, "line_id"), f"duplicate line_id {line_id!r}"))
+        seen.add(line_id)
+    if isinstance(country, str) and isinstance(province, str) and province:
+        try:
+            region_code(country, province)
+        except UnknownRegion as error:
+            problems.append(Problem(("ship_to", "province"), str(error)))
+    return problems
+
+
+def _semantic_problems_of_raw(value: dict[str, Any]) -> list[Problem]:
+    lines = value.get("lines")
+    line_ids = (
+        [ln.get("line_id") if isinstance(ln, dict) else None for ln in lines]
+        if isinstance(lines, list)
+        else []
+    )
+    ship_to = value.get("ship_to")
+    if not isinstance(ship_to, dict):
+        return semantic_problems(line_ids, None, None)
+    return semantic_problems(line_ids, ship_to.get("country", "CN"), ship_to.get("province"))
+
+
+def normalise(intake: IntakeOrder, *, order_id: str, received_at: datetime | None = None) -> Order:
+    """The canonical Order of a validated intake order."""
+    now = received_at or datetime.now(UTC)
+    ship_to = intake.ship_to
+    region = region_code(ship_to.country, ship_to.province)
+
+    return Order(
+        order_id=order_id,
+        external_id=intake.external_id,
+        channel=intake.channel,
+        created_at=intake.created_at or now,
+        received_at=now,
+        priority=intake.priority,
+        currency=intake.currency,
+        customer=Customer(id=intake.customer.id, tier=intake.customer.tier)
+        if intake.customer
+        else None,
+        payment=Payment(
+            status=intake.payment.status,
+            amount=_decimal(intake.payment.amount),
+        )
+        if intake.payment
+        else None,
+        ship_to=Address(
+            name=ship_to.name.strip(),
+            phone=_digits(ship_to.phone),
+            country=ship_to.country,
+            region=region,
+            province=CN_NAME_BY_CODE.get(region, ship_to.province.strip()),
+            city=ship_to.city.strip(),
+            district=ship_to.district.strip() if ship_to.district else None,
+            address1=ship_to.address1.strip(),
+            address2=ship_to.address2,
+            postal_code=ship_to.postal_code,
+            id_number=ship_to.id_number,
+        ),
+        lines=tuple(
+            OrderLine(
+                line_id=line.line_id,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=_decimal(line.unit_price),
+            )
+            for line in intake.lines
+        ),
+        notes=intake.notes,
+        attributes=dict(intake.attributes),
+    )
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
+
+
+def _digits(phone: str) -> str:
+    return "".join(c for c in phone if c.isdigit() or c == "+")

@@ -1,0 +1,74 @@
+"""Structured logs: JSON lines on stdout (`event`, `level`, `ts`), readable when stdout is a
+terminal. Personal data is masked by a processor in the chain, for our own log calls and for the
+libraries' standard-library logging alike."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Literal, TextIO
+
+import msgspec
+import structlog
+
+from gateway.masking import mask_event_dict
+
+LogFormat = Literal["auto", "json", "console"]
+
+# Libraries that speak too much at INFO for a daemon's log.
+_QUIET_LOGGERS = {
+    "amqtt": logging.ERROR,
+    "transitions": logging.WARNING,
+    "aiohttp.access": logging.WARNING,
+}
+
+
+def _serialize(obj: Any, **_: Any) -> str:
+    return msgspec.json.encode(obj, enc_hook=str).decode()
+
+
+def configure_logging(
+    level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and stdlib logging once, at start-up."""
+    stream = stream or sys.stdout
+    console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        mask_event_dict,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if console
+        else structlog.processors.JSONRenderer(serializer=_serialize)
+    )
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info if not console else structlog.dev.set_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric_level)
+    for name, quiet_level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(quiet_level, numeric_level))
