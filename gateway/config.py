@@ -43,6 +43,8 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class GatewaySection(_Section, kw_only=True):
     data_dir: str = "var"
+    # "full" makes every commit survive a power cut, not only a crash; group commit keeps it cheap.
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     shutdown_grace_s: NonNegativeSeconds = 10.0
     # Extra plugin modules by import path, for local plugins without a package of their own.
     plugin_modules: list[str] = []

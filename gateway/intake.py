@@ -65,7 +65,7 @@ class IntakeOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An order as a channel sends it (CONTRACT §3)."""
 
     external_id: Identifier
-    channel: ChannelName = "api"
+    channel: ChannelName | None = None  # default: "api" over HTTP, the channel's id otherwise
     created_at: AwareDatetime | None = None
     priority: Priority = Priority.NORMAL
     currency: Currency = "CNY"
@@ -179,7 +179,13 @@ def _semantic_problems_of_raw(value: dict[str, Any]) -> list[Problem]:
     return semantic_problems(line_ids, ship_to.get("country", "CN"), ship_to.get("province"))
 
 
-def normalise(intake: IntakeOrder, *, order_id: str, received_at: datetime | None = None) -> Order:
+def normalise(
+    intake: IntakeOrder,
+    *,
+    order_id: str,
+    received_at: datetime | None = None,
+    default_channel: str = "api",
+) -> Order:
     """The canonical Order of a validated intake order."""
     now = received_at or datetime.now(UTC)
     ship_to = intake.ship_to
@@ -188,7 +194,7 @@ def normalise(intake: IntakeOrder, *, order_id: str, received_at: datetime | Non
     return Order(
         order_id=order_id,
         external_id=intake.external_id,
-        channel=intake.channel,
+        channel=intake.channel or default_channel,
         created_at=intake.created_at or now,
         received_at=now,
         priority=intake.priority,

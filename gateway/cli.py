@@ -1,0 +1,217 @@
+"""The command line of CONTRACT §1: serve (default), check, demo, plugins, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import msgspec
+import structlog
+
+from gateway.config import Config, ConfigError, config_path_from, load_config
+from gateway.intake import order_schema
+from gateway.logs import configure_logging
+from gateway.notices import ShipmentNotice
+from gateway.plugins import PluginSet, load_plugins
+from gateway.validation import Problem
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+log = structlog.get_logger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "schema":
+        return cmd_schema(args.what, sys.stdout)
+    if command == "demo":
+        from gateway.demo import run_demo
+
+        return run_demo(
+            duration_s=args.duration, config_path=Path(args.config or "config/demo.toml")
+        )
+    path = config_path_from(getattr(args, "config", None), os.environ)
+    if command == "check":
+        return cmd_check(path, sys.stdout)
+    if command == "plugins":
+        return cmd_plugins(path, sys.stdout)
+    return cmd_serve(path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py", description="Dropship Gateway: distributes drop-ship orders to suppliers."
+    )
+    parser.add_argument(
+        "--config", help="config file (default: $GATEWAY_CONFIG, then config/default.toml)"
+    )
+    commands = parser.add_subparsers(dest="command")
+    for name, text in (
+        ("serve", "run the daemon in the foreground until SIGINT/SIGTERM"),
+        ("check", "validate the config and the plugins it names"),
+        ("plugins", "list loaded plugins, their versions and hooks"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--config", default=argparse.SUPPRESS, help="config file")
+    demo = commands.add_parser("demo", help="run a demo with simulated suppliers and orders")
+    demo.add_argument("--config", default=argparse.SUPPRESS, help="demo config file")
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    schema = commands.add_parser("schema", help="print a JSON Schema")
+    schema.add_argument("what", choices=("order", "shipment", "config"))
+    return parser
+
+
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop where it is installed (it is a dependency on every POSIX platform)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.run(coro)
+    result: int = uvloop.run(coro)
+    return result
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+def plugin_problems(config: Config, plugins: PluginSet) -> list[Problem]:
+    """Config keys that name a plugin or adapter that is not loaded, and plugins that failed."""
+    problems: list[Problem] = []
+    registry = plugins.registry
+    loaded = ", ".join(sorted(registry.supplier_adapters)) or "none"
+    for index, supplier in enumerate(config.suppliers):
+        if supplier.adapter not in registry.supplier_adapters:
+            problems.append(
+                Problem(
+                    ("suppliers", index, "adapter"),
+                    f"no supplier adapter named {supplier.adapter!r} (loaded: {loaded})",
+                )
+            )
+    for index, channel in enumerate(config.channels):
+        if channel.adapter not in registry.channel_adapters:
+            problems.append(
+                Problem(
+                    ("channels", index, "adapter"),
+                    f"no channel adapter named {channel.adapter!r} "
+                    f"(loaded: {', '.join(sorted(registry.channel_adapters)) or 'none'})",
+                )
+            )
+    for index, service in enumerate(config.services):
+        if service.plugin not in registry.services:
+            problems.append(
+                Problem(
+                    ("services", index, "plugin"),
+                    f"no service named {service.plugin!r} "
+                    f"(loaded: {', '.join(sorted(registry.services)) or 'none'})",
+                )
+            )
+    for info in plugins.errors:
+        problems.append(Problem(("plugins", info.name), info.error or "failed"))
+    return problems
+
+
+def cmd_check(path: Path, out: TextIO) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            out.write(f"{problem.key_path()}: {problem.message}\n")
+        return EXIT_INVALID
+    configure_logging("error", "json", sys.stderr)
+    problems = plugin_problems(config, load_plugins(config.gateway.plugin_modules))
+    for problem in problems:
+        out.write(f"{problem.key_path()}: {problem.message}\n")
+    if problems:
+        return EXIT_INVALID
+    out.write(
+        f"{path}: OK ({len(config.suppliers)} suppliers, {len(config.catalog)} catalog entries,"
+        f" {len(config.channels)} channels)\n"
+    )
+    return EXIT_OK
+
+
+# -- plugins -------------------------------------------------------------------------------------
+
+
+def cmd_plugins(path: Path, out: TextIO) -> int:
+    extra: list[str] = []
+    if path.exists():
+        try:
+            extra = load_config(path).gateway.plugin_modules
+        except ConfigError as error:
+            out.write(f"{path}: config has problems; run `run.py check` ({len(error.problems)})\n")
+    configure_logging("error", "json", sys.stderr)
+    plugins = load_plugins(extra)
+    for info in plugins.plugins:
+        out.write(f"{info.name} {info.version or '(no version)'}  [{info.module}]\n")
+        out.write(f"    hooks: {', '.join(info.hooks) or 'none'}\n")
+        for label, names in (
+            ("supplier adapters", info.supplier_adapters),
+            ("channel adapters", info.channel_adapters),
+            ("services", info.services),
+        ):
+            if names:
+                out.write(f"    {label}: {', '.join(names)}\n")
+        if info.error:
+            out.write(f"    ERROR: {info.error}\n")
+    return EXIT_INVALID if plugins.errors else EXIT_OK
+
+
+# -- schema --------------------------------------------------------------------------------------
+
+
+def cmd_schema(what: str, out: TextIO) -> int:
+    schemas: dict[str, Callable[[], dict[str, Any]]] = {
+        "order": order_schema,
+        "shipment": lambda: msgspec.json.schema(ShipmentNotice),
+        "config": lambda: msgspec.json.schema(Config),
+    }
+    schema = schemas[what]()
+    out.write(msgspec.json.format(msgspec.json.encode(schema), indent=2).decode() + "\n")
+    return EXIT_OK
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+def cmd_serve(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            sys.stderr.write(f"{problem.key_path()}: {problem.message}\n")
+        return EXIT_INVALID
+    configure_logging(config.log.level, config.log.format)
+    plugins = load_plugins(config.gateway.plugin_modules)
+    for problem in plugin_problems(config, plugins):
+        log.error("config.plugin_problem", key=problem.key_path(), problem=problem.message)
+    return run_async(serve(config, plugins))
+
+
+async def serve(config: Config, plugins: PluginSet) -> int:
+    from gateway.runtime import Gateway
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    gateway = Gateway(config, plugins)
+    try:
+        await gateway.start()
+    except OSError as error:
+        log.error("gateway.start_failed", error=str(error))
+        return EXIT_FAILED
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()
+    return EXIT_OK

@@ -1,0 +1,108 @@
+"""Publishes each supplier's health (retained) and raises alerts when a supplier's state
+changes. Health changes arrive as bus messages from the health objects; this actor turns them
+into outbox rows, so the feed gets them through the same at-least-once path as everything else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from gateway.bus import Mailbox, Message, SupplierHealthChanged
+from gateway.clock import Clock
+from gateway.store.codec import encode, new_id
+from gateway.store.db import Database, Tx
+from gateway.store.feed import alert_topic, enqueue, supplier_health_topic
+from gateway.supervision import Ready
+from gateway.supplier_health import SupplierHealth, SupplierState
+
+log = structlog.get_logger(__name__)
+
+_ALERTS = {
+    SupplierState.DOWN: ("supplier_down", "critical", "supplier {id} is down: {error}"),
+    SupplierState.DEGRADED: ("supplier_degraded", "warning", "supplier {id} is degraded"),
+    SupplierState.UP: ("supplier_recovered", "info", "supplier {id} is up again"),
+}
+
+
+class HealthReporter:
+    def __init__(
+        self,
+        db: Database,
+        mailbox: Mailbox[Message],
+        healths: Mapping[str, SupplierHealth],
+        clock: Clock,
+        refresh_s: float = 15.0,
+    ) -> None:
+        self._db = db
+        self._mailbox = mailbox
+        self._healths = healths
+        self._clock = clock
+        self._refresh_s = refresh_s
+        self._published: dict[str, dict[str, Any]] = {}
+        self._states: dict[str, SupplierState] = {}
+
+    async def run(self, ready: Ready) -> None:
+        ready()
+        await self._publish(list(self._healths))
+        while True:
+            try:
+                message: Message | None = await asyncio.wait_for(
+                    self._mailbox.get(), self._refresh_s
+                )
+            except TimeoutError:  # nothing changed state: refresh the figures now and then
+                await self._publish(list(self._healths))
+                continue
+            changed: set[str] = set()
+            while message is not None:
+                if isinstance(message, SupplierHealthChanged):
+                    changed.add(message.supplier_id)
+                message = self._mailbox.get_nowait()
+            if self._mailbox.take_overflow():
+                changed.update(self._healths)
+            await self._publish(sorted(changed))
+
+    async def _publish(self, supplier_ids: list[str]) -> None:
+        now = self._clock.now()
+        rows: list[tuple[str, dict[str, Any], bool]] = []
+        for supplier_id in supplier_ids:
+            health = self._healths.get(supplier_id)
+            if health is None:
+                continue
+            snapshot = health.snapshot()
+            previous = self._states.get(supplier_id)
+            if previous is not None and previous != health.state:
+                kind, severity, text = _ALERTS[health.state]
+                message = text.format(id=supplier_id, error=health.actor_error or "restart limit")
+                log.warning("alert", kind=kind, severity=severity, supplier_id=supplier_id)
+                rows.append(
+                    (
+                        alert_topic(kind),
+                        {
+                            "alert_id": new_id("alr"),
+                            "kind": kind,
+                            "severity": severity,
+                            "at": now,
+                            "message": message,
+                            "subject": {"supplier_id": supplier_id},
+                        },
+                        False,
+                    )
+                )
+            self._states[supplier_id] = health.state
+            comparable = {
+                k: v for k, v in snapshot.items() if k not in ("queue_depth", "in_flight")
+            }
+            if self._published.get(supplier_id) != comparable:
+                self._published[supplier_id] = comparable
+                rows.append((supplier_health_topic(supplier_id), {**snapshot, "at": now}, True))
+        if not rows:
+            return
+
+        async def job(tx: Tx) -> None:
+            for topic, payload, retain in rows:
+                await enqueue(tx, topic, encode(payload), retain=retain, now=now)
+
+        await self._db.write(job)

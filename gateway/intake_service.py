@@ -1,0 +1,104 @@
+"""Order intake shared by every way in (HTTP, channel adapters): validate each order, store the
+valid ones in one transaction, tell the router after the commit."""
+
+from __future__ import annotations
+
+import msgspec
+import structlog
+
+from gateway.adapters import SubmitResult
+from gateway.bus import ROUTER, Bus, OrdersAccepted
+from gateway.clock import Clock
+from gateway.intake import InvalidJson, decode_order, normalise
+from gateway.metrics import Metrics
+from gateway.model import Order
+from gateway.store.codec import new_id
+from gateway.store.db import Database
+from gateway.store.intake import store_orders
+from gateway.validation import Problem, ValidationFailed
+
+log = structlog.get_logger(__name__)
+
+
+class IntakeClosed(RuntimeError):
+    """The gateway is shutting down and takes no new orders."""
+
+
+class IntakeService:
+    def __init__(self, db: Database, bus: Bus, clock: Clock, metrics: Metrics) -> None:
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._metrics = metrics
+        self.accepting = True
+
+    async def submit(
+        self, raw_orders: list[bytes | msgspec.Raw], default_channel: str = "api"
+    ) -> list[SubmitResult]:
+        """Validate and store orders; one result per input, in input order.
+
+        Returns once every valid order is committed. Raises IntakeClosed while shutting down.
+        """
+        if not self.accepting:
+            raise IntakeClosed("the gateway is shutting down")
+        now = self._clock.now()
+        results: list[SubmitResult | None] = [None] * len(raw_orders)
+        valid: list[tuple[int, Order]] = []
+        for index, raw in enumerate(raw_orders):
+            try:
+                intake = decode_order(raw)
+            except ValidationFailed as failed:
+                results[index] = _rejected(raw, failed.problems)
+                continue
+            except InvalidJson as error:
+                results[index] = _rejected(raw, [Problem((), f"not valid JSON: {error}")])
+                continue
+            order = normalise(
+                intake, order_id=new_id("ord"), received_at=now, default_channel=default_channel
+            )
+            valid.append((index, order))
+        if valid:
+            stored = await store_orders(
+                self._db, [order for _, order in valid], now, on_commit=self._tell_router
+            )
+            for (index, order), outcome in zip(valid, stored, strict=True):
+                results[index] = SubmitResult(
+                    external_id=order.external_id,
+                    order_id=outcome.order_id,
+                    duplicate=outcome.duplicate,
+                )
+                self._metrics.orders_received.labels(
+                    order.channel, "duplicate" if outcome.duplicate else "accepted"
+                ).inc()
+                if not outcome.duplicate:
+                    log.info(
+                        "order.accepted",
+                        order_id=outcome.order_id,
+                        external_id=order.external_id,
+                        channel=order.channel,
+                    )
+        final = [r for r in results if r is not None]
+        for result in final:
+            if not result.accepted:
+                self._metrics.orders_received.labels(default_channel, "rejected").inc()
+        return final
+
+    def _tell_router(self, order_ids: list[str]) -> None:
+        self._bus.offer(ROUTER, OrdersAccepted(tuple(order_ids)))
+
+
+def _rejected(raw: bytes | msgspec.Raw, problems: list[Problem]) -> SubmitResult:
+    return SubmitResult(
+        external_id=_external_id_of(raw),
+        problems=tuple((p.json_path(), p.message) for p in problems),
+    )
+
+
+def _external_id_of(raw: bytes | msgspec.Raw) -> str | None:
+    """The external_id of an invalid order, if one can be read, so the caller can match it."""
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    external_id = value.get("external_id") if isinstance(value, dict) else None
+    return external_id if isinstance(external_id, str) else None

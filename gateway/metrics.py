@@ -1,0 +1,72 @@
+"""Prometheus metrics (`GET /metrics`). One registry per gateway instance, not the global
+default, so two gateways in one test process never mix their figures."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.orders_received = Counter(
+            "dropship_orders_received",
+            "Orders offered to intake, by channel and result (accepted, duplicate, rejected).",
+            ["channel", "result"],
+            registry=r,
+        )
+        self.orders_routed = Counter(
+            "dropship_orders_routed",
+            "Routing decisions, by outcome (routed, on_hold).",
+            ["outcome"],
+            registry=r,
+        )
+        self.po_outcomes = Counter(
+            "dropship_purchase_orders",
+            "Purchase orders finished by their supplier actor, by supplier and outcome.",
+            ["supplier", "outcome"],
+            registry=r,
+        )
+        self.po_retries = Counter(
+            "dropship_purchase_order_retries",
+            "Failed attempts to deliver a purchase order that will be retried.",
+            ["supplier"],
+            registry=r,
+        )
+        self.supplier_latency = Histogram(
+            "dropship_supplier_request_seconds",
+            "Time a supplier took to answer a purchase order.",
+            ["supplier"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.shipments = Counter(
+            "dropship_shipments",
+            "Shipment notices recorded, by supplier.",
+            ["supplier"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "dropship_outbox_depth", "Feed messages waiting for the MQTT broker.", registry=r
+        )
+        self.mqtt_connected = Gauge(
+            "dropship_mqtt_connected", "1 while connected to the MQTT broker.", registry=r
+        )
+        self.mqtt_published = Counter(
+            "dropship_mqtt_published", "Feed messages acknowledged by the broker.", registry=r
+        )
+        self.actor_restarts = Counter(
+            "dropship_actor_restarts", "Actor restarts by their supervisor.", ["actor"], registry=r
+        )
+        self.actor_down = Gauge(
+            "dropship_actor_down",
+            "1 while an actor is down past its restart limit.",
+            ["actor"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,161 @@
+"""Finding and loading plugins.
+
+Every plugin, ours included, comes in through the `dropship_gateway` entry-point group (plus
+modules named in `gateway.plugin_modules`). pluggy's own `load_setuptools_entrypoints` stops at
+the first package that fails to import, so we load entry points one by one, each in its own
+guard: a broken plugin is reported and fails only the suppliers and channels that use it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import pluggy
+import structlog
+
+from gateway import hookspecs
+from gateway.adapters import ChannelAdapterFactory, ServiceFactory, SupplierAdapterFactory
+
+ENTRY_POINT_GROUP = "dropship_gateway"
+HOOK_PREFIX = "dropship_gateway_"
+
+log = structlog.get_logger(__name__)
+
+
+class PluginInfo(msgspec.Struct, kw_only=True):
+    """What `run.py plugins` shows of one plugin."""
+
+    name: str
+    version: str | None
+    module: str
+    hooks: list[str] = []
+    supplier_adapters: list[str] = []
+    channel_adapters: list[str] = []
+    services: list[str] = []
+    error: str | None = None
+
+
+class AdapterRegistry:
+    """What plugins register, by name, and which plugin registered it."""
+
+    def __init__(self) -> None:
+        self.supplier_adapters: dict[str, SupplierAdapterFactory] = {}
+        self.channel_adapters: dict[str, ChannelAdapterFactory] = {}
+        self.services: dict[str, ServiceFactory] = {}
+        self.owner: dict[tuple[str, str], str] = {}
+        self._current: PluginInfo | None = None
+
+    def supplier_adapter(self, name: str, factory: SupplierAdapterFactory) -> None:
+        self._add("supplier adapter", self.supplier_adapters, name, factory)
+        if self._current:
+            self._current.supplier_adapters.append(name)
+
+    def channel_adapter(self, name: str, factory: ChannelAdapterFactory) -> None:
+        self._add("channel adapter", self.channel_adapters, name, factory)
+        if self._current:
+            self._current.channel_adapters.append(name)
+
+    def service(self, name: str, factory: ServiceFactory) -> None:
+        self._add("service", self.services, name, factory)
+        if self._current:
+            self._current.services.append(name)
+
+    def _add(
+        self, kind: str, table: dict[str, Any], name: str, factory: Callable[..., Any]
+    ) -> None:
+        if not callable(factory):
+            raise TypeError(f"{kind} {name!r}: factory is not callable")
+        if name in table:
+            raise ValueError(
+                f"{kind} {name!r} is already registered by plugin {self.owner[(kind, name)]!r}"
+            )
+        table[name] = factory
+        self.owner[(kind, name)] = self._current.name if self._current else "?"
+
+
+@dataclass
+class PluginSet:
+    manager: pluggy.PluginManager
+    registry: AdapterRegistry
+    plugins: list[PluginInfo]
+
+    @property
+    def errors(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.error]
+
+
+def load_plugins(extra_modules: list[str] | tuple[str, ...] = ()) -> PluginSet:
+    """Load every plugin, register what each provides, and report what went wrong per plugin."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    spec_names = {n for n in dir(hookspecs) if n.startswith(HOOK_PREFIX)}
+    infos: list[PluginInfo] = []
+
+    candidates: list[tuple[str, str | None, Callable[[], Any], str]] = []
+    for entry_point in sorted(
+        importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name
+    ):
+        dist = entry_point.dist
+        candidates.append(
+            (entry_point.name, dist.version if dist else None, entry_point.load, entry_point.value)
+        )
+    for module_name in extra_modules:
+        candidates.append(
+            (
+                module_name,
+                None,
+                functools.partial(importlib.import_module, module_name),
+                module_name,
+            )
+        )
+
+    for name, version, load, target in candidates:
+        info = PluginInfo(name=name, version=version, module=target)
+        infos.append(info)
+        if manager.has_plugin(name):
+            info.error = f"another plugin is already registered as {name!r}"
+            continue
+        try:
+            module = load()
+            unknown = [
+                attr
+                for attr in dir(module)
+                if attr.startswith(HOOK_PREFIX) and attr not in spec_names
+            ]
+            if unknown:
+                raise ValueError(f"implements unknown hooks: {', '.join(sorted(unknown))}")
+            manager.register(module, name=name)
+            if version is None and isinstance(module, types.ModuleType):
+                info.version = getattr(module, "__version__", None)
+        except Exception as error:  # a broken plugin must not stop the others
+            info.error = f"failed to load: {type(error).__name__}: {error}"
+            log.error("plugin.load_failed", plugin=name, error=info.error)
+            continue
+        info.hooks = sorted(
+            hook.name
+            for hook in manager.get_hookcallers(manager.get_plugin(name)) or []
+            if hook.name.startswith(HOOK_PREFIX)
+        )
+
+    registry = AdapterRegistry()
+    by_name = {info.name: info for info in infos}
+    for impl in manager.hook.dropship_gateway_register_adapters.get_hookimpls():
+        info = by_name[impl.plugin_name]
+        registry._current = info
+        try:
+            impl.function(registry=registry)
+        except Exception as error:  # contained: this plugin's adapters are simply absent
+            info.error = (
+                f"dropship_gateway_register_adapters raised {type(error).__name__}: {error}"
+            )
+            log.error("plugin.hook_failed", plugin=info.name, error=info.error)
+        finally:
+            registry._current = None
+    return PluginSet(manager=manager, registry=registry, plugins=infos)

@@ -1,0 +1,149 @@
+"""The only code that talks to MQTT: drains the outbox to the broker (CONTRACT §6).
+
+A row leaves the outbox only after the broker acknowledged it (QoS 1 PUBACK), so a broker that
+is down delays the feed and loses nothing of it. Without a broker the publisher reconnects
+with capped, jittered backoff, logging once when the broker goes away and once when it is back.
+Intake never waits for any of this: it only writes outbox rows.
+
+The retained `gateway/status` topic says `online` while connected; the connection's last will
+says `offline` if the gateway dies, and a clean stop publishes `offline` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+
+import aiomqtt
+import structlog
+import yarl
+
+from gateway.clock import Clock
+from gateway.config import MqttSection
+from gateway.metrics import Metrics
+from gateway.store.db import Database
+from gateway.store.feed import OutboxRow, delete_outbox, fetch_outbox, outbox_depth
+from gateway.supervision import Ready
+
+log = structlog.get_logger(__name__)
+
+BATCH = 500
+GATEWAY_STATUS = "gateway/status"
+
+
+def broker_address(config: MqttSection) -> tuple[str, int, bool]:
+    """(host, port, tls) of the broker the publisher connects to."""
+    if config.url == "embedded":
+        host, _, port = config.embedded_listen.rpartition(":")
+        return host, int(port), False
+    url = yarl.URL(config.url)
+    tls = url.scheme == "mqtts"
+    return url.host or "127.0.0.1", url.port or (8883 if tls else 1883), tls
+
+
+def latest_per_retained_topic(rows: list[OutboxRow]) -> list[OutboxRow]:
+    """Of several retained messages for one topic, only the newest matters to a subscriber;
+    the older ones are acknowledged with it without being sent (catch-up after an outage)."""
+    newest: dict[str, int] = {}
+    for row in rows:
+        if row.retain:
+            newest[row.topic] = row.id
+    return [row for row in rows if not row.retain or newest[row.topic] == row.id]
+
+
+class Publisher:
+    def __init__(self, db: Database, config: MqttSection, clock: Clock, metrics: Metrics) -> None:
+        self._db = db
+        self._config = config
+        self._clock = clock
+        self._metrics = metrics
+        self._work = asyncio.Event()
+        self._work.set()  # whatever the outbox holds at start-up goes first
+        self._closing = False
+        self._drained = asyncio.Event()
+        self.connected: bool | None = None  # None until the first attempt: its failure is logged
+        db.add_commit_listener(self._work.set)
+
+    def topic(self, relative: str) -> str:
+        return f"{self._config.topic_prefix}/{relative}"
+
+    async def run(self, ready: Ready) -> None:
+        ready()
+        host, port, tls = broker_address(self._config)
+        backoff = 0.5
+        while not self._drained.is_set():
+            try:
+                async with self._client(host, port, tls) as client:
+                    backoff = 0.5
+                    self._set_connected(True, host, port)
+                    await client.publish(self.topic(GATEWAY_STATUS), b"online", qos=1, retain=True)
+                    await self._drain(client)
+                    await client.publish(self.topic(GATEWAY_STATUS), b"offline", qos=1, retain=True)
+                    self._drained.set()
+                    log.info("mqtt.closed", broker=f"{host}:{port}")
+                    self.connected = False
+                    self._metrics.mqtt_connected.set(0)
+            except aiomqtt.MqttError as error:
+                self._set_connected(False, host, port, str(error))
+                if self._closing:
+                    self._drained.set()  # nothing more can be flushed; the rows stay for next time
+                    return
+                await self._clock.sleep(random.uniform(backoff / 2, backoff))
+                backoff = min(self._config.reconnect_max_s, backoff * 2)
+
+    def _client(self, host: str, port: int, tls: bool) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            hostname=host,
+            port=port,
+            identifier=self._config.client_id,
+            username=self._config.username,
+            password=self._config.password,
+            keepalive=self._config.keepalive_s,
+            tls_context=ssl.create_default_context() if tls else None,
+            will=aiomqtt.Will(self.topic(GATEWAY_STATUS), b"offline", qos=1, retain=True),
+            timeout=10,
+        )
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Publish outbox rows in order until asked to close and the outbox is empty."""
+        while True:
+            self._work.clear()
+            rows = await fetch_outbox(self._db, 0, BATCH)
+            depth = len(rows) if len(rows) < BATCH else await outbox_depth(self._db)
+            self._metrics.outbox_depth.set(depth)
+            if not rows:
+                if self._closing:
+                    return
+                await self._work.wait()
+                continue
+            to_send = latest_per_retained_topic(rows)
+            # Issued in order; paho keeps that order on the wire while PUBACKs come back.
+            await asyncio.gather(
+                *(
+                    client.publish(self.topic(r.topic), r.payload, qos=1, retain=r.retain)
+                    for r in to_send
+                )
+            )
+            await delete_outbox(self._db, [r.id for r in rows])
+            self._metrics.mqtt_published.inc(len(to_send))
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Publish what the outbox holds, then `offline`, within `timeout_s`. True if done."""
+        self._closing = True
+        self._work.set()
+        try:
+            await asyncio.wait_for(self._drained.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _set_connected(self, connected: bool, host: str, port: int, error: str = "") -> None:
+        if connected == self.connected:
+            return
+        self.connected = connected
+        self._metrics.mqtt_connected.set(1 if connected else 0)
+        if connected:
+            log.info("mqtt.connected", broker=f"{host}:{port}")
+        else:
+            log.warning("mqtt.disconnected", broker=f"{host}:{port}", error=error or None)

@@ -1,0 +1,18 @@
+"""First-party supplier adapter `http_json` (CONTRACT §5).
+
+It is registered through the `dropship_gateway` entry point like any third-party plugin, so
+the public plugin path is exercised by the gateway's own default adapter.
+"""
+
+from __future__ import annotations
+
+from dropship_http_json.adapter import HttpJsonSupplier
+from gateway.hookspecs import hookimpl
+from gateway.plugins import AdapterRegistry
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
+    registry.supplier_adapter("http_json", HttpJsonSupplier)
