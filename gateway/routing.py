@@ -1,7 +1,8 @@
 """Routing, first version: which supplier ships each line of an order.
 
 A line can go to a supplier whose catalog carries its SKU with enough known stock and whose
-regions cover the ship-to region; the strategy ranks those candidates and the split policy
+regions cover the ship-to region; the strategy ranks those candidates (a supplier that is down
+ranks last) and the split policy
 decides whether one order may become several purchase orders. The planner is a pure function:
 the store calls it inside the write transaction that reserves the stock, so two orders can
 never both take the last unit.
@@ -84,7 +85,7 @@ class RulePlanner:
         by_sku: dict[str, list[Candidate]] = {}
         for candidate in candidates:
             supplier = suppliers.get(candidate.supplier_id)
-            if supplier is None or not supplier.available:
+            if supplier is None:
                 continue
             if not region_covered(order.ship_to.region, supplier.regions):
                 continue
@@ -114,11 +115,15 @@ class RulePlanner:
         return self._best_per_line(order, eligible)
 
     def _rank(self, c: Candidate, suppliers: Mapping[str, SupplierView]) -> tuple[Any, ...]:
+        # An unavailable (down) supplier is the last resort, not excluded: when it is the only
+        # one carrying a SKU, the PO waits in its queue until the supplier is back, instead of
+        # the order waiting on hold for a person.
+        unavailable = not suppliers[c.supplier_id].available
         if self.strategy == "priority":
-            return (c.priority, c.cost, c.supplier_id)
+            return (unavailable, c.priority, c.cost, c.supplier_id)
         if self.strategy == "score":
-            return (-suppliers[c.supplier_id].score, c.cost, c.priority, c.supplier_id)
-        return (c.cost, c.priority, c.supplier_id)
+            return (unavailable, -suppliers[c.supplier_id].score, c.cost, c.priority, c.supplier_id)
+        return (unavailable, c.cost, c.priority, c.supplier_id)
 
     def _best_per_line(
         self, order: Order, eligible: dict[str, list[Candidate]]
@@ -204,12 +209,13 @@ class RulePlanner:
     ) -> tuple[Any, ...]:
         cost = sum((c.cost * line.quantity for line, c in chosen), Decimal(0))
         priority = sum(c.priority for _, c in chosen)
+        unavailable = sum(1 for _, c in chosen if not suppliers[c.supplier_id].available)
         if self.strategy == "priority":
-            return (priority, cost)
+            return (unavailable, priority, cost)
         if self.strategy == "score":
             worst = min(suppliers[c.supplier_id].score for _, c in chosen)
-            return (-worst, cost, priority)
-        return (cost, priority)
+            return (unavailable, -worst, cost, priority)
+        return (unavailable, cost, priority)
 
     @staticmethod
     def _stock_left(candidate: Candidate, remaining: dict[tuple[str, str], int]) -> int:
