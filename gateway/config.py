@@ -25,6 +25,7 @@ from gateway.fields import (
     Identifier,
     Money,
     NonNegativeSeconds,
+    PluginName,
     Port,
     PositiveSeconds,
     Slug,
@@ -78,7 +79,7 @@ class MqttSection(_Section, kw_only=True):
 class SupplierConfig(_Section, kw_only=True):
     id: Slug
     name: Text
-    adapter: Slug = "http_json"
+    adapter: PluginName = "http_json"
     url: str
     regions: Annotated[list[str], Meta(min_length=1)]
     webhook_secret: str | None = None
@@ -112,13 +113,13 @@ class RoutingSection(_Section, kw_only=True):
 
 class ChannelConfig(_Section, kw_only=True):
     id: Slug
-    adapter: Slug
+    adapter: PluginName
     options: dict[str, Any] = {}
 
 
 class ServiceConfig(_Section, kw_only=True):
     id: Slug
-    plugin: Slug
+    plugin: PluginName
     options: dict[str, Any] = {}
 
 

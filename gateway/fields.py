@@ -28,6 +28,13 @@ Slug = Annotated[
         extra={"hint": "expected 1 to 40 of a-z, 0-9 and -, starting with a letter or digit"},
     ),
 ]
+PluginName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        extra={"hint": "expected a plugin name: a-z, 0-9 and _, starting with a letter"},
+    ),
+]
 Phone = Annotated[
     str,
     Meta(

@@ -78,19 +78,32 @@ class Publisher:
                     backoff = 0.5
                     self._set_connected(True, host, port)
                     await client.publish(self.topic(GATEWAY_STATUS), b"online", qos=1, retain=True)
-                    await self._drain(client)
+                    await self._drain_while_connected(client)
                     await client.publish(self.topic(GATEWAY_STATUS), b"offline", qos=1, retain=True)
                     self._drained.set()
                     log.info("mqtt.closed", broker=f"{host}:{port}")
                     self.connected = False
                     self._metrics.mqtt_connected.set(0)
-            except aiomqtt.MqttError as error:
-                self._set_connected(False, host, port, str(error))
+            except* aiomqtt.MqttError as errors:
+                self._set_connected(False, host, port, str(errors.exceptions[0]))
                 if self._closing:
                     self._drained.set()  # nothing more can be flushed; the rows stay for next time
-                    return
+            if not self._drained.is_set() and not self.connected:
                 await self._clock.sleep(random.uniform(backoff / 2, backoff))
                 backoff = min(self._config.reconnect_max_s, backoff * 2)
+
+    async def _drain_while_connected(self, client: aiomqtt.Client) -> None:
+        """Drain the outbox; a broken connection ends it at once, even while idle, because
+        the message iterator raises MqttError as soon as the client is disconnected."""
+        async with asyncio.TaskGroup() as tasks:
+            watch = tasks.create_task(self._watch_connection(client))
+            await self._drain(client)
+            watch.cancel()
+
+    @staticmethod
+    async def _watch_connection(client: aiomqtt.Client) -> None:
+        async for _ in client.messages:  # we subscribe to nothing; this only watches the link
+            pass
 
     def _client(self, host: str, port: int, tls: bool) -> aiomqtt.Client:
         return aiomqtt.Client(

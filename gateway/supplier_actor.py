@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from datetime import datetime
 from typing import Any
@@ -177,7 +178,7 @@ class SupplierActor:
             wait=RetrySchedule(self.config.retry_base_s, self.config.retry_max_s),
             stop=GiveUp(self._clock, request.created_at, self.config.give_up_after_s),
             sleep=self._clock.sleep,
-            before_sleep=lambda state: self._note_retry(request, state),
+            before_sleep=functools.partial(self._note_retry, request),
             reraise=True,
         )
         try:

@@ -120,6 +120,7 @@ class SupplierHealth:
 
     WINDOW = 200
     DEGRADED_ERROR_RATE = 0.2
+    MIN_CALLS_FOR_RATE = 10  # three failures of three calls is noise, not a degraded supplier
 
     def __init__(
         self, supplier_id: str, clock: Clock, on_change: Callable[[str], None] | None = None
@@ -166,7 +167,12 @@ class SupplierHealth:
     def state(self) -> SupplierState:
         if self.actor_down:
             return SupplierState.DOWN
-        if self.circuit.state != CircuitState.CLOSED or self.error_rate > self.DEGRADED_ERROR_RATE:
+        if self.circuit.state != CircuitState.CLOSED:
+            return SupplierState.DEGRADED
+        if (
+            len(self._outcomes) >= self.MIN_CALLS_FOR_RATE
+            and self.error_rate > self.DEGRADED_ERROR_RATE
+        ):
             return SupplierState.DEGRADED
         return SupplierState.UP
 

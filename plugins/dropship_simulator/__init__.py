@@ -1,0 +1,34 @@
+"""The simulator plugin: a simulated web shop and simulated suppliers.
+
+It is what ``python run.py demo`` runs against and what the end-to-end tests use as their
+stand-in supplier, so it is first-party but deliberately not special: it registers through the
+``dropship_gateway`` entry point (``simulator = "dropship_simulator"`` in pyproject.toml) and
+the `dropship_gateway_register_adapters` hook, the same path any third-party plugin takes. If
+the demo works, that path works.
+
+- channel adapter ``simulated_shop`` (`SimulatedShop`): realistic orders into intake;
+- service ``supplier_fleet`` (`SupplierFleet`): several `SupplierSimulator` HTTP servers that
+  speak the supplier protocol of CONTRACT §5 and send signed shipment notices back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dropship_simulator.shop_channel import SimulatedShop
+from dropship_simulator.supplier_server import Scripted, SupplierSimulator
+from dropship_simulator.suppliers_service import SupplierFleet
+from gateway.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from gateway.plugins import AdapterRegistry
+
+__version__ = "0.1.0"
+
+__all__ = ["Scripted", "SimulatedShop", "SupplierFleet", "SupplierSimulator", "__version__"]
+
+
+@hookimpl
+def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
+    registry.channel_adapter("simulated_shop", SimulatedShop)
+    registry.service("supplier_fleet", SupplierFleet)
