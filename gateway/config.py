@@ -186,8 +186,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> list[Problem]:
     """`GATEWAY__HTTP__PORT=8081` sets raw["http"]["port"]; numeric parts index arrays
-    (`GATEWAY__SUPPLIERS__0__URL`). Values are read as TOML literals when they parse as one
-    (numbers, booleans, arrays), else taken as plain strings."""
+    (`GATEWAY__SUPPLIERS__0__URL`)."""
     problems: list[Problem] = []
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX):
@@ -223,10 +222,15 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> lis
 
 
 def _parse_env_value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+    """An array or inline table is read as TOML (`["CN-ZJ", "CN-SH"]`); anything else stays
+    text, and the key's type decides (lax conversion turns "8081" into an int for a port, and
+    leaves a password "123456" a string)."""
+    if text.lstrip().startswith(("[", "{")):
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            return text
+    return text
 
 
 def _resolve_secrets(

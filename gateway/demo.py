@@ -70,7 +70,8 @@ async def _demo(config: Config, duration_s: float | None, log_path: Path, out: T
         previous_at = started
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REFRESH_S)
+                async with asyncio.timeout(REFRESH_S):
+                    await stop.wait()
             now = time.monotonic()
             total = await _print_flow(
                 gateway, out, now - started, previous_total, now - previous_at

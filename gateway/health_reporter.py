@@ -48,10 +48,11 @@ class HealthReporter:
         ready()
         await self._publish(list(self._healths))
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the message does, and this actor would never stop.
             try:
-                message: Message | None = await asyncio.wait_for(
-                    self._mailbox.get(), self._refresh_s
-                )
+                async with asyncio.timeout(self._refresh_s):
+                    message: Message | None = await self._mailbox.get()
             except TimeoutError:  # nothing changed state: refresh the figures now and then
                 await self._publish(list(self._healths))
                 continue

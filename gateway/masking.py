@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import msgspec
+
 _MOBILE = re.compile(r"(?<!\d)(\+?86)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
 
@@ -73,6 +75,8 @@ def mask_value(key: str | None, value: Any) -> Any:
         if key in ID_KEYS:
             return mask_id_number(value)
         return mask_text(value)
+    if isinstance(value, msgspec.Struct):
+        value = msgspec.to_builtins(value)  # an Address or Order logged whole
     if isinstance(value, Mapping):
         if key in ADDRESS_KEYS:
             return mask_address(value)
@@ -87,6 +91,6 @@ def mask_event_dict(
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask every value of a log event."""
     for key, value in event_dict.items():
-        if isinstance(value, str | Mapping | list | tuple):
+        if isinstance(value, str | Mapping | list | tuple | msgspec.Struct):
             event_dict[key] = mask_value(key, value)
     return event_dict

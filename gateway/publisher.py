@@ -146,7 +146,8 @@ class Publisher:
         self._closing = True
         self._work.set()
         try:
-            await asyncio.wait_for(self._drained.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._drained.wait()
         except TimeoutError:
             return False
         return True

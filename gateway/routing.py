@@ -181,9 +181,14 @@ class RulePlanner:
         chosen: list[tuple[OrderLine, Candidate]] = []
         while open_lines:
             coverage: dict[str, list[tuple[OrderLine, Candidate]]] = {}
+            # What each supplier could ship of the open lines, drawing on its stock line by
+            # line: two lines of one SKU share that supplier's units.
+            tentative: dict[str, dict[tuple[str, str], int]] = {}
             for line_id, line in open_lines.items():
                 for candidate in eligible[line_id]:
-                    if self._stock_left(candidate, remaining) >= line.quantity:
+                    own = tentative.setdefault(candidate.supplier_id, dict(remaining))
+                    if self._stock_left(candidate, own) >= line.quantity:
+                        self._take(candidate, line.quantity, own)
                         coverage.setdefault(candidate.supplier_id, []).append((line, candidate))
             if not coverage:
                 line = next(iter(open_lines.values()))
@@ -265,14 +270,9 @@ class RulePlanner:
         suppliers: Mapping[str, SupplierView],
         order: Order,
     ) -> str:
-        carriers = [c for c in candidates if c.sku == line.sku]
-        if not carriers:
-            return f"no supplier carries {line.sku}"
-        usable = [
-            c for c in carriers if c.supplier_id in suppliers and suppliers[c.supplier_id].available
-        ]
+        usable = [c for c in candidates if c.sku == line.sku and c.supplier_id in suppliers]
         if not usable:
-            return f"every supplier of {line.sku} is unavailable"
+            return f"no supplier carries {line.sku}"
         covering = [
             c
             for c in usable

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,6 +50,14 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Ready = Callable[[], None]
+
+
+def describe_error(error: BaseException) -> str:
+    """`KeyError: 'x'` for an operator, also when the error arrives wrapped in the
+    ExceptionGroup of a TaskGroup (which alone says nothing about the cause)."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(describe_error(inner) for inner in error.exceptions)
+    return f"{type(error).__name__}: {error}"
 
 
 @dataclass(frozen=True)
@@ -104,13 +111,21 @@ class Supervisor:
     def statuses(self) -> list[ChildStatus]:
         return list(self._status.values())
 
-    async def stop_child(self, name: str) -> None:
+    async def stop_child(self, name: str, timeout_s: float = 10.0) -> None:
+        """Cancel a child and wait for it; a child that ignores cancellation is asked again,
+        then left behind with an error in the log: shutdown must end."""
         task = self._tasks.pop(name, None)
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for _ in range(2):
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=timeout_s / 2)
+            if done:
+                break
+        else:
+            log.error("actor.stop_timeout", supervisor=self.name, actor=name, timeout_s=timeout_s)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("actor.stop_failed", actor=name, error=repr(task.exception()))
         self._set(name, ChildState.STOPPED)
 
     async def stop(self) -> None:
@@ -144,7 +159,7 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = describe_error(exc)
                 log.error(
                     "actor.crashed",
                     supervisor=self.name,

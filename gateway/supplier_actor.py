@@ -227,7 +227,8 @@ class SupplierActor:
         Their POs stay `sent` in the store if cut short, and are resent at the next start."""
         self._calls_allowed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), max(0.0, timeout_s))
+            async with asyncio.timeout(max(0.0, timeout_s)):
+                await self._idle.wait()
 
     async def _attempt(self, adapter: SupplierAdapter, request: PurchaseOrderRequest) -> Any:
         """One call to the supplier, through the circuit and the in-flight cap."""

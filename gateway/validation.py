@@ -110,6 +110,19 @@ def _list_item(annotation: Any) -> Any | None:
     return None
 
 
+def _raw_as_any(annotation: Any) -> Any:
+    """`list[msgspec.Raw]` (a batch whose elements are decoded later) checked as `list[Any]`,
+    keeping its length limits: Raw cannot be converted from Python objects."""
+    metadata: tuple[Any, ...] = ()
+    bare = annotation
+    if get_origin(bare) is typing.Annotated:
+        metadata = bare.__metadata__
+        bare = get_args(bare)[0]
+    if get_origin(bare) is list and get_args(bare) == (msgspec.Raw,):
+        return typing.Annotated[(list[Any], *metadata)] if metadata else list[Any]
+    return annotation
+
+
 def collect_problems(
     value: Any, annotation: Any, path: tuple[PathPart, ...] = (), *, strict: bool = True
 ) -> list[Problem]:
@@ -117,6 +130,8 @@ def collect_problems(
 
     `strict=False` lets strings stand for numbers and booleans, as environment variables must.
     """
+    if annotation is msgspec.Raw:
+        return []  # decoded (and judged) later, one element at a time
     struct = _struct_in(annotation)
     if struct is not None and isinstance(value, dict):
         problems = _collect_struct(value, struct, path, strict)
@@ -132,7 +147,7 @@ def collect_problems(
     # A leaf, or a container whose parts are all fine: let msgspec judge the whole
     # (it also applies length limits and `__post_init__` checks).
     try:
-        msgspec.convert(value, annotation, strict=strict)
+        msgspec.convert(value, _raw_as_any(annotation), strict=strict)
     except msgspec.ValidationError as error:
         problem = problem_from_msgspec(error, path)
         hint = _hint(annotation)

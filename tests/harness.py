@@ -196,7 +196,8 @@ class FeedCollector:
 
     async def __aenter__(self) -> FeedCollector:
         self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self._subscribed.wait(), 10)
+        async with asyncio.timeout(10):
+            await self._subscribed.wait()
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -245,7 +246,8 @@ class FeedCollector:
     ) -> None:
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self)), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(lambda: predicate(self))
             except TimeoutError:
                 raise AssertionError(
                     f"feed: {what} did not happen within {timeout}s "

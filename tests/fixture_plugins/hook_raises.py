@@ -1,0 +1,11 @@
+"""A plugin whose registration hook raises."""
+
+from __future__ import annotations
+
+from gateway.hookspecs import hookimpl
+from gateway.plugins import AdapterRegistry
+
+
+@hookimpl
+def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
+    raise RuntimeError("cannot read my own settings")

@@ -1,0 +1,12 @@
+"""A plugin that registers an adapter name the first-party plugin already owns."""
+
+from __future__ import annotations
+
+from gateway.hookspecs import hookimpl
+from gateway.plugins import AdapterRegistry
+from tests.fixture_plugins.crashing import CrashingSupplier
+
+
+@hookimpl
+def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
+    registry.supplier_adapter("http_json", CrashingSupplier)

@@ -1,0 +1,12 @@
+"""A plugin with a typo in its hook name: it would silently do nothing if not caught."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.hookspecs import hookimpl
+
+
+@hookimpl
+def dropship_gateway_register_adaptors(registry: Any) -> None:
+    raise AssertionError("never called")
