@@ -169,7 +169,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError([Problem((), f"{path}: not valid TOML: {error}")]) from None
 
     problems: list[Problem] = []
-    problems += _apply_env_overrides(raw, environ)
+    from_env: dict[tuple[PathPart, ...], str] = {}
+    problems += _apply_env_overrides(raw, environ, from_env)
     problems += _resolve_secrets(raw, environ, ())
     routing = raw.get("routing")
     files = routing.get("catalog_files", []) if isinstance(routing, dict) else []
@@ -178,15 +179,26 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     problems += collect_problems(raw, Config, strict=False)
     problems += cross_check(raw, catalog_rows)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([_name_env_source(p, from_env) for p in problems])
     config = msgspec.convert(raw, Config, strict=False)
     catalog = [msgspec.convert(row.values, CatalogEntry, strict=False) for row in catalog_rows]
     return msgspec.structs.replace(config, catalog=[*config.catalog, *catalog])
 
 
-def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> list[Problem]:
+def _name_env_source(problem: Problem, from_env: dict[tuple[PathPart, ...], str]) -> Problem:
+    """A problem with a value that came from the environment says which variable set it."""
+    for depth in range(len(problem.path), 0, -1):
+        variable = from_env.get(problem.path[:depth])
+        if variable is not None:
+            return Problem(problem.path, f"{problem.message} (set by {variable})")
+    return problem
+
+
+def _apply_env_overrides(
+    raw: dict[str, Any], environ: Mapping[str, str], from_env: dict[tuple[PathPart, ...], str]
+) -> list[Problem]:
     """`GATEWAY__HTTP__PORT=8081` sets raw["http"]["port"]; numeric parts index arrays
-    (`GATEWAY__SUPPLIERS__0__URL`)."""
+    (`GATEWAY__SUPPLIERS__0__URL`). `from_env` learns which variable set which key."""
     problems: list[Problem] = []
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX):
@@ -218,6 +230,7 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> lis
                 problems.append(Problem(tuple(parts), f"{name}: cannot set an array entry"))
                 continue
             node[last] = _parse_env_value(environ[name])
+            from_env[tuple(parts)] = name
     return problems
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import signal
 import sys
 import time
@@ -20,7 +19,7 @@ from gateway.config import Config, ConfigError, load_config
 from gateway.logs import configure_logging
 from gateway.plugins import load_plugins
 from gateway.publisher import broker_address
-from gateway.runtime import Gateway
+from gateway.runtime import DATABASE_FILE, Gateway
 
 REFRESH_S = 2.0
 
@@ -33,8 +32,11 @@ def run_demo(duration_s: float | None, config_path: Path) -> int:
             sys.stderr.write(f"{problem.key_path()}: {problem.message}\n")
         return 2
     data_dir = Path(config.gateway.data_dir)
-    shutil.rmtree(data_dir, ignore_errors=True)  # every demo starts from an empty store
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Every demo starts from an empty store. Only our own files go: data_dir may be overridden
+    # to a directory that holds other things.
+    for name in (DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm"):
+        (data_dir / name).unlink(missing_ok=True)
     log_path = data_dir / "gateway.log"
     with log_path.open("w", encoding="utf-8") as log_file:
         configure_logging(config.log.level, "json", log_file)

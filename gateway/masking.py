@@ -65,6 +65,8 @@ def mask_text(text: str) -> str:
 
 def mask_value(key: str | None, value: Any) -> Any:
     """The masked form of one value, given the key it sits under."""
+    if isinstance(value, int) and key in PHONE_KEYS:
+        return mask_phone(str(value))  # a phone number logged as a number
     if isinstance(value, str):
         if key in PHONE_KEYS:
             return mask_phone(value)
@@ -91,6 +93,6 @@ def mask_event_dict(
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask every value of a log event."""
     for key, value in event_dict.items():
-        if isinstance(value, str | Mapping | list | tuple | msgspec.Struct):
+        if isinstance(value, str | int | Mapping | list | tuple | msgspec.Struct):
             event_dict[key] = mask_value(key, value)
     return event_dict

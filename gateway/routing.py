@@ -23,6 +23,10 @@ Strategy = Literal["cost", "priority", "score"]
 SplitPolicy = Literal["allow", "never", "minimize"]
 
 
+# Orders that must not ship until a person or a later update settles the payment.
+HOLD_FOR_PAYMENT = {"unpaid": "unpaid", "partially_paid": "unpaid", "refunded": "refunded"}
+
+
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     """One supplier's catalog entry for one SKU, as known at routing time."""
 
@@ -80,8 +84,10 @@ class RulePlanner:
     def plan(
         self, order: Order, candidates: Sequence[Candidate], suppliers: Mapping[str, SupplierView]
     ) -> RoutePlan | Hold:
-        if order.payment is not None and order.payment.status == "unpaid":
-            return Hold(reason="unpaid", detail="payment status is unpaid")
+        payment = order.payment.status if order.payment is not None else "paid"
+        if payment in HOLD_FOR_PAYMENT:
+            reason = HOLD_FOR_PAYMENT[payment]
+            return Hold(reason=reason, detail=f"payment status is {payment}")
         by_sku: dict[str, list[Candidate]] = {}
         for candidate in candidates:
             supplier = suppliers.get(candidate.supplier_id)
@@ -95,9 +101,6 @@ class RulePlanner:
 
         eligible: dict[str, list[Candidate]] = {}
         missing: dict[str, str] = {}
-        demand: dict[str, int] = {}
-        for line in order.lines:
-            demand[line.sku] = demand.get(line.sku, 0) + line.quantity
         for line in order.lines:
             options = [c for c in by_sku.get(line.sku, []) if c.stock >= line.quantity]
             if options:

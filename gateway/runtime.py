@@ -224,17 +224,17 @@ class Gateway:
     # -- views ---------------------------------------------------------------------------------
 
     def supplier_views(self) -> Mapping[str, SupplierView]:
-        """What routing may use right now: enabled suppliers whose actor is not down."""
+        """What routing may use right now. A disabled supplier is not offered at all; one whose
+        actor is down (or has no adapter) is offered as a last resort, and its POs wait."""
         return {
             s.id: SupplierView(
                 supplier_id=s.id,
                 regions=tuple(s.regions),
-                available=s.enabled
-                and s.id in self.supplier_actors
-                and self.healths[s.id].routable,
+                available=s.id in self.supplier_actors and self.healths[s.id].routable,
                 score=self.healths[s.id].score,
             )
             for s in self.config.suppliers
+            if s.enabled
         }
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:

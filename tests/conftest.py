@@ -3,11 +3,14 @@ process. Every part is real: broker, SQLite files, HTTP servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiosqlite
 import pytest
 import tomli_w
 
@@ -17,6 +20,22 @@ from gateway.runtime import Gateway
 from tests.harness import GatewayProcess, Mosquitto
 
 WriteConfig = Callable[[dict[str, Any]], Path]
+
+
+@pytest.fixture(autouse=True)
+async def no_leftovers() -> AsyncIterator[None]:
+    """Fail a test that leaves tasks running or database connections open (an unclosed
+    aiosqlite connection is a thread): such leaks hide shutdown bugs. Autouse fixtures are
+    set up first, so this check runs after every other fixture has torn down."""
+    before = set(asyncio.all_tasks())
+    yield
+    current = asyncio.current_task()
+    leftover = [
+        t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()
+    ]
+    open_connections = [t for t in threading.enumerate() if isinstance(t, aiosqlite.Connection)]
+    assert not leftover, f"tasks left running: {[t.get_name() for t in leftover]}"
+    assert not open_connections, f"{len(open_connections)} SQLite connections left open"
 
 
 @pytest.fixture

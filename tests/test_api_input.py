@@ -249,7 +249,7 @@ async def test_list_filters_and_cursor_walk_every_order_once(
 async def test_the_order_view_masks_personal_data(
     http: aiohttp.ClientSession, gateway: Gateway
 ) -> None:
-    status, answer = await post_raw(
+    _status, answer = await post_raw(
         http, gateway, json.dumps(order_json("SO-MASK", [("SKU-1", 1)])).encode()
     )
     order_id = answer["accepted"][0]["order_id"]
@@ -258,8 +258,10 @@ async def test_the_order_view_masks_personal_data(
     view = json.loads(text)
     assert view["ship_to"]["phone"] == "138****5678"
     assert view["ship_to"]["name"] == "张*"
-    assert view["ship_to"]["province"] == "浙江省" and view["ship_to"]["region"] == "CN-ZJ"
-    assert "13812345678" not in text and "文三路" not in text
+    assert view["ship_to"]["province"] == "浙江省"
+    assert view["ship_to"]["region"] == "CN-ZJ"
+    assert "13812345678" not in text
+    assert "文三路" not in text
 
 
 async def test_shipment_notices_need_the_right_signature_and_a_known_po(
@@ -285,7 +287,8 @@ async def test_shipment_notices_need_the_right_signature_and_a_known_po(
         {"X-Signature": sign("wrong", body)},
     ):
         status, answer = await post_raw(http, gateway, body, path=path, headers=headers)
-        assert status == 401 and answer["error"]["code"] == "bad_signature"
+        assert status == 401
+        assert answer["error"]["code"] == "bad_signature"
 
     async def signed(raw: bytes, supplier_path: str = path) -> tuple[int, Any]:
         return await post_raw(
@@ -295,22 +298,29 @@ async def test_shipment_notices_need_the_right_signature_and_a_known_po(
     status, answer = await signed(b"{not json")
     assert status == 400
     status, answer = await signed(notice(lines=[{"sku": "SKU-1", "quantity": 0}]))
-    assert status == 422 and list(details(answer)) == ["$.lines[0].quantity"]
+    assert status == 422
+    assert list(details(answer)) == ["$.lines[0].quantity"]
     status, answer = await signed(notice(lines=[{"sku": "OTHER", "quantity": 1}]))
-    assert status == 422 and list(details(answer)) == ["$.lines[0].sku"]
+    assert status == 422
+    assert list(details(answer)) == ["$.lines[0].sku"]
     status, answer = await signed(notice(lines=[{"sku": "SKU-1", "quantity": 3}]))
-    assert status == 422 and list(details(answer)) == ["$.lines[0].quantity"]
+    assert status == 422
+    assert list(details(answer)) == ["$.lines[0].quantity"]
     status, answer = await signed(notice(po_id="po_unknown-1"))
     assert status == 404
     status, answer = await post_raw(http, gateway, body, path="/api/v1/suppliers/nobody/shipments")
     assert status == 404
 
     status, answer = await signed(notice(lines=[{"sku": "SKU-1", "quantity": 1}]))
-    assert status == 201 and answer["po_status"] == "partially_shipped"
+    assert status == 201
+    assert answer["po_status"] == "partially_shipped"
     status, again = await signed(notice(lines=[{"sku": "SKU-1", "quantity": 1}]))
-    assert status == 200 and again["duplicate"] and again["shipment_id"] == answer["shipment_id"]
+    assert status == 200
+    assert again["duplicate"]
+    assert again["shipment_id"] == answer["shipment_id"]
     status, answer = await signed(notice(tracking_number="SF2"))
-    assert status == 201 and answer["po_status"] == "shipped"
+    assert status == 201
+    assert answer["po_status"] == "shipped"
     async with http.get(f"{gateway.http_url}/api/v1/orders/{order_id}") as response:
         view = await response.json()
     assert view["status"] == "shipped"
@@ -323,14 +333,17 @@ async def test_operations_endpoints(http: aiohttp.ClientSession, gateway: Gatewa
         assert response.status == 200
     async with http.get(f"{gateway.http_url}/readyz") as response:
         ready = await response.json()
-    assert ready["ready"] and ready["database"] == "open"
+    assert ready["ready"]
+    assert ready["database"] == "open"
     assert ready["actors"]["supplier:sup-a"] == "running"
     async with http.get(f"{gateway.http_url}/metrics") as response:
         text = await response.text()
-    assert response.status == 200 and "dropship_orders_received_total" in text
+    assert response.status == 200
+    assert "dropship_orders_received_total" in text
     async with http.get(f"{gateway.http_url}/api/v1/suppliers") as response:
         (entry,) = (await response.json())["suppliers"]
-    assert entry["supplier_id"] == "sup-a" and entry["state"] == "up"
+    assert entry["supplier_id"] == "sup-a"
+    assert entry["state"] == "up"
     assert set(entry) >= {
         "circuit",
         "queue_depth",

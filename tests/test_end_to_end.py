@@ -126,7 +126,8 @@ async def test_two_hundred_orders_reach_their_suppliers_once_and_ship(
         accepted = [a for answer in [*singles, *batches] for a in answer["accepted"]]
         assert all(not answer["rejected"] for answer in [*singles, *batches])
         order_ids = {a["external_id"]: a["order_id"] for a in accepted}
-        assert len(order_ids) == 200 and not any(a["duplicate"] for a in accepted)
+        assert len(order_ids) == 200
+        assert not any(a["duplicate"] for a in accepted)
 
         await feed.wait_until(
             lambda f: all(
@@ -149,7 +150,8 @@ async def test_two_hundred_orders_reach_their_suppliers_once_and_ship(
             assert routed == orders[ext][2], f"{ext} routed {routed}"
             for po in detail["purchase_orders"]:
                 expected_po_ids[po["supplier_id"]].add(po["po_id"])
-                assert po["status"] == "accepted" and po["supplier_ref"]
+                assert po["status"] == "accepted"
+                assert po["supplier_ref"]
         for supplier_id, sim in suppliers.items():
             assert set(sim.orders) == expected_po_ids[supplier_id]
             assert all(sim.created_count(po_id) == 1 for po_id in sim.orders)
@@ -160,7 +162,9 @@ async def test_two_hundred_orders_reach_their_suppliers_once_and_ship(
         some_po = suppliers["sup-a"].orders[next(iter(expected_po_ids["sup-a"]))]
         assert some_po.po.ship_to.phone == "13812345678"
         raw_feed = " ".join(str(v) for _, v, _ in feed.messages)
-        assert "13812345678" not in raw_feed and "文三路" not in raw_feed and "张三" not in raw_feed
+        assert "13812345678" not in raw_feed
+        assert "文三路" not in raw_feed
+        assert "张三" not in raw_feed
 
         # Shipment notices, signed by each supplier, turn every order shipped.
         notices = [
@@ -216,6 +220,7 @@ async def test_an_order_no_catalog_carries_is_accepted_and_held_no_route(
         )
         assert (feed.status_of(order_id) or {})["hold_reason"] == "no_route"
         exceptions = [e for e in feed.events("order.exception") if e["order_id"] == order_id]
-        assert exceptions and exceptions[0]["data"]["reason"] == "no_route"
+        assert exceptions
+        assert exceptions[0]["data"]["reason"] == "no_route"
         assert "NOBODY-SELLS" in exceptions[0]["data"]["detail"]
     assert not any(sim.received for sim in suppliers.values())

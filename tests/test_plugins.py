@@ -46,7 +46,8 @@ def test_each_broken_plugin_is_reported_and_the_rest_load() -> None:
     assert plugins.registry.owner[("supplier adapter", "http_json")] == "http_json"
     assert {"http_json", "crashing"} <= set(plugins.registry.supplier_adapters)
     crashing = next(p for p in plugins.plugins if p.name == "tests.fixture_plugins.crashing")
-    assert crashing.version == "9.9.9" and crashing.error is None
+    assert crashing.version == "9.9.9"
+    assert crashing.error is None
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,11 @@ from tests.harness import (
 
 
 def two_supplier_config(
-    tmp_path: Path, broker: Mosquitto, main: SupplierSimulator, backup: SupplierSimulator, **extra: Any
+    tmp_path: Path,
+    broker: Mosquitto,
+    main: SupplierSimulator,
+    backup: SupplierSimulator,
+    **extra: Any,
 ) -> dict[str, Any]:
     """SKU-1 at `main` (cheaper) and at `backup`; both ship everywhere in China."""
     supplier = {"regions": ["CN"], "retry_base_s": 0.05, "retry_max_s": 0.5}
@@ -83,16 +87,19 @@ async def test_kill_9_mid_run_loses_nothing_and_sends_nothing_under_a_new_po_id(
     gateway_process: Callable[[Path], GatewayProcess],
     http: aiohttp.ClientSession,
 ) -> None:
-    async with SupplierSimulator("main", seed=1, latency_ms=150) as main, SupplierSimulator(
-        "backup", seed=2
-    ) as backup:
+    async with (
+        SupplierSimulator("main", seed=1, latency_ms=150) as main,
+        SupplierSimulator("backup", seed=2) as backup,
+    ):
         config = two_supplier_config(tmp_path, broker, main, backup, max_in_flight=2)
         gateway = gateway_process(write_config(config))
         gateway.start()
 
         async def post(i: int) -> str | None:
             try:
-                return await post_order(http, gateway.url, order_json(f"SO-K9-{i:03d}", [("SKU-1", 1)]))
+                return await post_order(
+                    http, gateway.url, order_json(f"SO-K9-{i:03d}", [("SKU-1", 1)])
+                )
             except aiohttp.ClientError:
                 return None  # the gateway died before answering: not promised, may or may not exist
 
@@ -180,7 +187,8 @@ async def test_a_422_puts_the_order_on_hold_with_the_suppliers_reason(
             what="the order on hold",
         )
         status = feed.status_of(order_id)
-        assert status is not None and status["hold_reason"] == "out_of_stock"
+        assert status is not None
+        assert status["hold_reason"] == "out_of_stock"
         assert status["purchase_orders"][0]["status"] == "rejected"
         rejected = [e for e in feed.events("po.rejected") if e["order_id"] == order_id]
         assert rejected[0]["data"]["reason"] == "out_of_stock"
@@ -228,15 +236,16 @@ async def test_the_feed_catches_up_after_a_broker_outage(
     )
     async with http.get(f"{gateway.http_url}/readyz") as response:
         ready = await response.json()
-    assert response.status == 200 and ready["mqtt"] == "disconnected"
+    assert response.status == 200
+    assert ready["mqtt"] == "disconnected"
 
     broker.start()  # same port, empty: no retained messages survive a restart without persistence
     async with FeedCollector(broker.port) as feed:
         await feed.wait_until(
-            lambda f: all(
-                (f.status_of(oid) or {}).get("status") == "acknowledged" for oid in order_ids
-            )
-            and f.latest.get("dropship/gateway/status") == "online",
+            lambda f: (
+                all((f.status_of(oid) or {}).get("status") == "acknowledged" for oid in order_ids)
+                and f.latest.get("dropship/gateway/status") == "online"
+            ),
             timeout=30,
             what="the retained statuses republished after the outage",
         )
