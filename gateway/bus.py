@@ -3,7 +3,8 @@
 Messages are hints ("these orders are waiting"), never the only record of work: the store is.
 So a full mailbox never blocks the sender and never loses work. The message is dropped, the
 mailbox remembers it overflowed, and its actor sweeps the store for waiting work once it has
-drained its queue. An actor restarted after a crash sweeps the same way.
+drained its queue. An actor restarted after a crash sweeps the same way, and every actor also
+sweeps after `SWEEP_INTERVAL_S` without messages, so no lost hint can strand work.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ class Mailbox(Generic[M]):
     async def get(self) -> M:
         return await self._queue.get()
 
+    async def get_or_none(self, timeout_s: float) -> M | None:
+        """The next message, or None after `timeout_s` without one (time for a sweep)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._queue.get()
+        except TimeoutError:
+            return None
+
     def get_nowait(self) -> M | None:
         try:
             return self._queue.get_nowait()
@@ -94,6 +103,8 @@ class Bus:
 def supplier_address(supplier_id: str) -> str:
     return f"supplier:{supplier_id}"
 
+
+SWEEP_INTERVAL_S = 30.0
 
 ROUTER = "router"
 HEALTH = "health"

@@ -6,7 +6,15 @@ from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
-from gateway.bus import Bus, Mailbox, Message, OrdersAccepted, PurchaseOrdersReady, supplier_address
+from gateway.bus import (
+    SWEEP_INTERVAL_S,
+    Bus,
+    Mailbox,
+    Message,
+    OrdersAccepted,
+    PurchaseOrdersReady,
+    supplier_address,
+)
 from gateway.clock import Clock
 from gateway.metrics import Metrics
 from gateway.model import OrderStatus
@@ -43,7 +51,10 @@ class RouterActor:
         ready()
         await self._sweep()
         while True:
-            message: Message | None = await self._mailbox.get()
+            message: Message | None = await self._mailbox.get_or_none(SWEEP_INTERVAL_S)
+            if message is None:
+                await self._sweep()
+                continue
             order_ids: list[str] = []
             # Coalesce what is already waiting: one transaction routes many orders.
             while message is not None:

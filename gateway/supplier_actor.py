@@ -31,7 +31,7 @@ from gateway.adapters import (
     SupplierRejected,
     SupplierUnavailable,
 )
-from gateway.bus import Mailbox, Message, PurchaseOrdersReady
+from gateway.bus import SWEEP_INTERVAL_S, Mailbox, Message, PurchaseOrdersReady
 from gateway.clock import Clock
 from gateway.config import SupplierConfig
 from gateway.metrics import Metrics
@@ -124,8 +124,10 @@ class SupplierActor:
                 ready()
                 await self._sweep(adapter, tasks)
                 while True:
-                    message = await self._mailbox.get()
-                    if isinstance(message, PurchaseOrdersReady):
+                    message = await self._mailbox.get_or_none(SWEEP_INTERVAL_S)
+                    if message is None:
+                        await self._sweep(adapter, tasks)
+                    elif isinstance(message, PurchaseOrdersReady):
                         fresh = [p for p in message.po_ids if p not in self._active]
                         if len(self._active) + len(fresh) > MAX_ACTIVE:
                             self._backlog_in_store = True

@@ -45,12 +45,11 @@ class Tx:
         return await self.conn.executemany(sql, params)
 
     async def fetchone(self, sql: str, params: Any = ()) -> Any:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.conn.execute_fetchall(sql, params))
 
 
 Job = Callable[[Tx], Awaitable[T]]
@@ -136,13 +135,17 @@ class Database:
         self._queue.put_nowait(_Pending(job, future))
         return await asyncio.shield(future)
 
+    # Reads run the statement and fetch its rows in one step on the reader's thread. With
+    # separate execute and fetch awaits, another coroutine's query could run while this
+    # statement is still open, inside the same (older) read snapshot, and miss a commit that
+    # had just told it to look.
+
     async def fetchone(self, sql: str, params: Any = ()) -> Any:
-        async with self.reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.reader.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
-        async with self.reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def close(self) -> None:
         """Finish the jobs already queued, then close."""
@@ -221,9 +224,8 @@ async def _stop_job(_: Tx) -> None:  # a marker in the queue; never run
 
 async def migrate(conn: aiosqlite.Connection) -> int:
     """Apply the migrations newer than the database's `user_version`; return the version."""
-    async with conn.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    current = int(row[0]) if row else 0
+    rows = list(await conn.execute_fetchall("PRAGMA user_version"))
+    current = int(rows[0][0]) if rows else 0
     scripts = importlib.resources.files("gateway.store") / "migrations"
     names = sorted(n.name for n in scripts.iterdir() if _MIGRATION_NAME.match(n.name))
     for name in names:
