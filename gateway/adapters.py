@@ -39,11 +39,12 @@ class PurchaseOrderRequest(msgspec.Struct, kw_only=True, frozen=True):
     order_id: str
     order_external_id: str
     supplier_id: str
-    created_at: datetime
+    created_at: datetime  # when the gateway created this PO
     priority: str
     currency: str
     ship_to: Address
     lines: tuple[PurchaseOrderLine, ...]
+    order_created_at: datetime | None = None  # when the channel says the order was placed
 
 
 class Accepted(msgspec.Struct, frozen=True):

@@ -93,11 +93,9 @@ class HealthReporter:
                     )
                 )
             self._states[supplier_id] = health.state
-            comparable = {
-                k: v for k, v in snapshot.items() if k not in ("queue_depth", "in_flight")
-            }
-            if self._published.get(supplier_id) != comparable:
-                self._published[supplier_id] = comparable
+            # Published on state changes and by the periodic refresh, whenever anything moved.
+            if self._published.get(supplier_id) != snapshot:
+                self._published[supplier_id] = snapshot
                 rows.append((supplier_health_topic(supplier_id), {**snapshot, "at": now}, True))
         if not rows:
             return

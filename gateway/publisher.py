@@ -30,6 +30,9 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500
 GATEWAY_STATUS = "gateway/status"
+# JSON strings, as every payload of the feed is JSON (CONTRACT §6).
+ONLINE = b'"online"'
+OFFLINE = b'"offline"'
 
 
 def broker_address(config: MqttSection) -> tuple[str, int, bool]:
@@ -61,7 +64,8 @@ class Publisher:
         self._work = asyncio.Event()
         self._work.set()  # whatever the outbox holds at start-up goes first
         self._closing = False
-        self._drained = asyncio.Event()
+        self._drained = asyncio.Event()  # the publisher is done (flushed or gave up)
+        self._flushed = False
         self.connected: bool | None = None  # None until the first attempt: its failure is logged
         db.add_commit_listener(self._work.set)
 
@@ -77,9 +81,10 @@ class Publisher:
                 async with self._client(host, port, tls) as client:
                     backoff = 0.5
                     self._set_connected(True, host, port)
-                    await client.publish(self.topic(GATEWAY_STATUS), b"online", qos=1, retain=True)
+                    await client.publish(self.topic(GATEWAY_STATUS), ONLINE, qos=1, retain=True)
                     await self._drain_while_connected(client)
-                    await client.publish(self.topic(GATEWAY_STATUS), b"offline", qos=1, retain=True)
+                    await client.publish(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True)
+                    self._flushed = True
                     self._drained.set()
                     log.info("mqtt.closed", broker=f"{host}:{port}")
                     self.connected = False
@@ -114,7 +119,7 @@ class Publisher:
             password=self._config.password,
             keepalive=self._config.keepalive_s,
             tls_context=ssl.create_default_context() if tls else None,
-            will=aiomqtt.Will(self.topic(GATEWAY_STATUS), b"offline", qos=1, retain=True),
+            will=aiomqtt.Will(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True),
             timeout=10,
         )
 
@@ -150,7 +155,7 @@ class Publisher:
                 await self._drained.wait()
         except TimeoutError:
             return False
-        return True
+        return self._flushed
 
     def _set_connected(self, connected: bool, host: str, port: int, error: str = "") -> None:
         if connected == self.connected:

@@ -65,7 +65,9 @@ class Gateway:
         )
         self.intake = IntakeService(self.db, self.bus, self.clock, self.metrics)
         self.healths: dict[str, SupplierHealth] = {
-            s.id: SupplierHealth(s.id, self.clock, on_change=self._health_changed)
+            s.id: SupplierHealth(
+                s.id, self.clock, on_change=self._health_changed, name=s.name, adapter=s.adapter
+            )
             for s in config.suppliers
         }
         g = config.gateway

@@ -243,9 +243,17 @@ class SupplierActor:
             self._update_depth()
             started = self._clock.monotonic()
             try:
-                result = await adapter.send_purchase_order(request)
+                # The actor owns timeouts: an adapter that forgets its own cannot hold a slot
+                # forever. A little over timeout_s, so a well-behaved adapter's timeout wins.
+                async with asyncio.timeout(self.config.timeout_s + 1.0):
+                    result = await adapter.send_purchase_order(request)
                 answered = True
                 return result
+            except TimeoutError:
+                self._health.record(False, self._clock.monotonic() - started)
+                raise SupplierUnavailable(
+                    f"no answer within {self.config.timeout_s:g}s (adapter did not time out)"
+                ) from None
             except (SupplierRejected, SupplierFailed):
                 answered = True
                 raise

@@ -123,9 +123,17 @@ class SupplierHealth:
     MIN_CALLS_FOR_RATE = 10  # three failures of three calls is noise, not a degraded supplier
 
     def __init__(
-        self, supplier_id: str, clock: Clock, on_change: Callable[[str], None] | None = None
+        self,
+        supplier_id: str,
+        clock: Clock,
+        on_change: Callable[[str], None] | None = None,
+        *,
+        name: str = "",
+        adapter: str = "",
     ) -> None:
         self.supplier_id = supplier_id
+        self.name = name or supplier_id
+        self.adapter = adapter
         self._on_change = on_change
         self.circuit = Circuit(clock, on_change=self._changed)
         self.actor_down = False
@@ -193,6 +201,8 @@ class SupplierHealth:
         """The supplier entry of `GET /api/v1/suppliers` and of `{p}/suppliers/{id}/health`."""
         return {
             "supplier_id": self.supplier_id,
+            "name": self.name,
+            "adapter": self.adapter,
             "state": self.state.value,
             "circuit": self.circuit.state.value,
             "queue_depth": self.queue_depth,

@@ -352,3 +352,21 @@ async def test_operations_endpoints(http: aiohttp.ClientSession, gateway: Gatewa
         "error_rate",
         "score",
     }
+
+
+async def test_since_includes_orders_updated_later_in_the_same_second(
+    http: aiohttp.ClientSession, gateway: Gateway
+) -> None:
+    """Timestamps are stored fixed-width, so `since` compares as time, not as text."""
+    _, answer = await post_raw(
+        http, gateway, json.dumps(order_json("SO-SINCE", [("SKU-1", 1)])).encode()
+    )
+    order_id = answer["accepted"][0]["order_id"]
+    async with http.get(f"{gateway.http_url}/api/v1/orders/{order_id}") as response:
+        updated_at = (await response.json())["updated_at"]
+    whole_second = updated_at[:19] + "Z"  # 2026-11-23T09:40:58Z
+    async with http.get(
+        f"{gateway.http_url}/api/v1/orders", params={"since": whole_second}
+    ) as response:
+        listed = [o["order_id"] for o in (await response.json())["orders"]]
+    assert order_id in listed

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dropship_simulator.supplier_server import SupplierSimulator
+from dropship_simulator.supplier_server import Scripted, SupplierSimulator
 from gateway.runtime import Gateway
 from tests.conftest import WriteConfig, base_config, start_gateway
 from tests.harness import (
@@ -297,3 +297,83 @@ async def test_graceful_stop_answers_503_and_waits_for_calls_in_flight(
         assert main.created_count(detail["purchase_orders"][0]["po_id"]) == 1
     finally:
         await restarted.stop()
+
+
+async def test_an_old_order_is_still_retried_the_deadline_counts_from_the_po(
+    tmp_path: Path,
+    broker: Mosquitto,
+    main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
+    write_config: WriteConfig,
+    running_gateways: list[Gateway],
+    http: aiohttp.ClientSession,
+) -> None:
+    """An order placed long ago (an ERP catching up) is not given up on at its first failure."""
+    main, backup = main_and_backup
+    main.fail_next(1, status=503)
+    config = two_supplier_config(tmp_path, broker, main, backup, give_up_after_s=3600)
+    gateway = await start_gateway(write_config(config))
+    running_gateways.append(gateway)
+    body = order_json("SO-OLD", [("SKU-1", 1)])
+    body["created_at"] = "2026-01-01T10:00:00+08:00"
+    order_id = await post_order(http, gateway.http_url, body)
+    detail = await wait_for_http(
+        http,
+        f"{gateway.http_url}/api/v1/orders/{order_id}",
+        lambda o: o["status"] in ("acknowledged", "on_hold"),
+        timeout=20,
+        what="the order settled",
+    )
+    assert detail["status"] == "acknowledged"
+    assert detail["purchase_orders"][0]["attempts"] == 2
+
+
+async def test_a_suppliers_free_text_reaches_the_feed_masked(
+    tmp_path: Path,
+    broker: Mosquitto,
+    main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
+    write_config: WriteConfig,
+    running_gateways: list[Gateway],
+    http: aiohttp.ClientSession,
+) -> None:
+    main, backup = main_and_backup
+    main.script(
+        "*", [Scripted(422, reason="bad_address", message="call 13812345678: no such door")]
+    )
+    gateway = await start_gateway(write_config(two_supplier_config(tmp_path, broker, main, backup)))
+    running_gateways.append(gateway)
+    async with FeedCollector(broker.port) as feed:
+        order_id = await post_order(http, gateway.http_url, order_json("SO-TXT", [("SKU-1", 1)]))
+        await feed.wait_until(
+            lambda f: any(e["order_id"] == order_id for e in f.events("po.rejected")),
+            timeout=20,
+            what="the rejection in the feed",
+        )
+    (event,) = [e for e in feed.events("po.rejected") if e["order_id"] == order_id]
+    assert event["data"]["message"] == "call 138****5678: no such door"
+    assert "13812345678" not in str(feed.messages)
+
+
+async def test_the_actor_cuts_off_an_adapter_that_ignores_its_timeout(
+    tmp_path: Path,
+    broker: Mosquitto,
+    main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
+    write_config: WriteConfig,
+    running_gateways: list[Gateway],
+    http: aiohttp.ClientSession,
+) -> None:
+    main, backup = main_and_backup
+    config = two_supplier_config(tmp_path, broker, main, backup, adapter="hanging", timeout_s=0.2)
+    config["gateway"]["plugin_modules"] = ["tests.fixture_plugins.hanging"]
+    gateway = await start_gateway(write_config(config))
+    running_gateways.append(gateway)
+    order_id = await post_order(http, gateway.http_url, order_json("SO-HANG", [("SKU-1", 1)]))
+    detail = await wait_for_http(
+        http,
+        f"{gateway.http_url}/api/v1/orders/{order_id}",
+        lambda o: o["status"] == "acknowledged",
+        timeout=20,
+        what="the order acknowledged after the hung call was cut off",
+    )
+    (po,) = detail["purchase_orders"]
+    assert po["attempts"] == 2
+    assert po["supplier_ref"] == f"REF-{po['po_id']}"

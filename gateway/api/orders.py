@@ -55,7 +55,7 @@ async def post_orders(request: web.Request) -> web.Response:
         return error_response(
             422,
             "validation_failed",
-            f"the order has {len(problems)} problem{'s' if len(problems) != 1 else ''}",
+            _problem_count(len(problems)),
             [{"path": path, "message": message} for path, message in problems],
         )
     return json_response(_intake_answer(results), status=202)
@@ -79,12 +79,16 @@ def _intake_answer(results: list[SubmitResult]) -> dict[str, Any]:
                     "external_id": result.external_id,
                     "error": {
                         "code": "validation_failed",
-                        "message": f"the order has {len(result.problems)} problem(s)",
+                        "message": _problem_count(len(result.problems)),
                         "details": [{"path": p, "message": m} for p, m in result.problems],
                     },
                 }
             )
     return {"accepted": accepted, "rejected": rejected}
+
+
+def _problem_count(count: int) -> str:
+    return f"the order has {count} problem{'s' if count != 1 else ''}"
 
 
 def _closing() -> web.Response:

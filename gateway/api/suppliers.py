@@ -20,14 +20,7 @@ _notice_decoder = msgspec.json.Decoder(ShipmentNotice)
 
 async def list_suppliers(request: web.Request) -> web.Response:
     ctx = context(request)
-    suppliers = []
-    for supplier_id, config in ctx.suppliers.items():
-        entry = {"supplier_id": supplier_id, "name": config.name, "adapter": config.adapter}
-        health = ctx.healths.get(supplier_id)
-        if health is not None:
-            entry.update(health.snapshot())
-        suppliers.append(entry)
-    return json_response({"suppliers": suppliers})
+    return json_response({"suppliers": [health.snapshot() for health in ctx.healths.values()]})
 
 
 async def post_shipment(request: web.Request) -> web.Response:

@@ -22,8 +22,9 @@ def encode(value: Any) -> bytes:
 
 
 def iso(moment: datetime) -> str:
-    """RFC 3339 in UTC, the form every timestamp column holds (sortable as text)."""
-    return _encoder.encode(moment.astimezone(UTC)).decode()[1:-1]
+    """RFC 3339 in UTC with microseconds always written (`2026-11-23T02:00:00.000000Z`): every
+    timestamp column holds this fixed-width form, so comparing text compares time."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(text: str) -> datetime:

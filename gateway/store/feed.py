@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from gateway.lifecycle import derive_order_status, order_event_type
+from gateway.masking import mask_value
 from gateway.model import Event, OrderStatus, PoStatus
 from gateway.store.codec import encode, iso, new_id
 from gateway.store.db import Database, Tx
@@ -65,7 +66,8 @@ async def emit(
         order_id=order_id,
         po_id=po_id,
         supplier_id=supplier_id,
-        data=data or {},
+        # Masked like a log line: suppliers' free-text messages may quote a phone number.
+        data=mask_value(None, data or {}),
     )
     payload = encode(event)
     await tx.execute(

@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.adapters import PurchaseOrderLine, PurchaseOrderRequest
 from gateway.model import PO_AWAITING_SUPPLIER, PoStatus
-from gateway.store.codec import encode, iso, order_decoder, po_lines_decoder
+from gateway.store.codec import encode, iso, order_decoder, parse_iso, po_lines_decoder
 from gateway.store.db import Database, Tx
 from gateway.store.feed import emit, refresh_order_status
 
@@ -27,7 +27,8 @@ def _request(row: Any) -> PurchaseOrderRequest:
         order_id=order.order_id,
         order_external_id=order.external_id,
         supplier_id=row["supplier_id"],
-        created_at=order.created_at,
+        created_at=parse_iso(row["created_at"]),
+        order_created_at=order.created_at,
         priority=order.priority.value,
         currency=order.currency,
         ship_to=order.ship_to,
@@ -41,7 +42,7 @@ def _request(row: Any) -> PurchaseOrderRequest:
 
 
 _SELECT_REQUEST = (
-    "SELECT po.po_id, po.supplier_id, po.lines, o.doc FROM purchase_orders po"
+    "SELECT po.po_id, po.supplier_id, po.lines, po.created_at, o.doc FROM purchase_orders po"
     " JOIN orders o ON o.order_id = po.order_id"
 )
 

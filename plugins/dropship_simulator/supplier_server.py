@@ -77,6 +77,7 @@ class Scripted:
     status: int
     reason: str | None = None  # for 422; default out_of_stock
     retry_after: int | None = None  # for 429; default the simulator's retry_after_s
+    message: str | None = None  # for 422: the supplier's own words
 
 
 @dataclass
@@ -500,7 +501,7 @@ class SupplierSimulator:
             return _throttled(scripted.retry_after or self.retry_after_s)
         if scripted.status == 422:
             reason = scripted.reason or protocol.OUT_OF_STOCK
-            return _error(422, reason, f"scripted rejection: {reason}")
+            return _error(422, reason, scripted.message or f"scripted rejection: {reason}")
         if scripted.status == 409:  # "already have it", without a ref: the contract allows it
             return _Answer(409, {"message": "purchase order already received"})
         return _error(scripted.status, "simulated_failure", f"scripted {scripted.status}")

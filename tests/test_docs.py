@@ -1,0 +1,416 @@
+"""The documents in docs/ against the code: a route, a response status, a request schema, a
+status value, an MQTT topic or event type, an alert kind, a hook or a plugin API name added on
+one side and not the other fails here. The plugin guide's example package is written out and its
+own tests are run against the supplier simulator, so the guide's code is known to work."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import yaml
+
+from gateway import adapters, hookspecs
+from gateway.api.app import build_app
+from gateway.api.context import ApiContext
+from gateway.clock import SystemClock
+from gateway.health_reporter import _ALERTS
+from gateway.intake import order_schema
+from gateway.lifecycle import order_event_type
+from gateway.model import OrderStatus, PoStatus
+from gateway.notices import ShipmentNotice
+from gateway.plugins import AdapterRegistry
+from gateway.publisher import GATEWAY_STATUS
+from gateway.store import feed
+from gateway.supplier_health import SupplierHealth
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+GATEWAY = ROOT / "gateway"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((DOCS / "openapi.yaml").read_text(encoding="utf-8"))
+    return document
+
+
+def text_of(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+# -- openapi.yaml ------------------------------------------------------------------------------
+
+
+def registered_routes() -> dict[tuple[str, str], Any]:
+    """(method, path) → handler of every route `build_app` registers. Nothing in the context is
+    touched while building except `max_body`, so the other fields can stay empty."""
+    fields: dict[str, Any] = {field.name: None for field in dataclasses.fields(ApiContext)}
+    app = build_app(ApiContext(**{**fields, "max_body": 1024}))
+    routes = {
+        (route.method.lower(), route.resource.canonical): route.handler
+        for route in app.router.routes()
+        if route.resource is not None
+    }
+    # aiohttp adds HEAD to every GET route by itself.
+    return {
+        (method, path): handler
+        for (method, path), handler in routes.items()
+        if not (method == "head" and ("get", path) in routes)
+    }
+
+
+def documented_operations(openapi: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): operation
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def test_openapi_is_an_openapi_3_1_document(openapi: dict[str, Any]) -> None:
+    assert openapi["openapi"].startswith("3.1.")
+    assert openapi["info"]["title"]
+    refs = set(re.findall(r"#/components/(\w+)/(\w+)", (DOCS / "openapi.yaml").read_text()))
+    missing = {f"{kind}/{name}" for kind, name in refs if name not in openapi["components"][kind]}
+    assert not missing, f"references to undefined components: {sorted(missing)}"
+
+
+def test_openapi_documents_exactly_the_registered_routes(openapi: dict[str, Any]) -> None:
+    routes = set(registered_routes())
+    documented = set(documented_operations(openapi))
+    assert routes - documented == set(), "routes missing from docs/openapi.yaml"
+    assert documented - routes == set(), "docs/openapi.yaml documents routes that do not exist"
+
+
+def _status_codes(node: ast.AST) -> set[int]:
+    """Integer status codes in `error_response(401, ...)`, `json_response(x, status=...)`,
+    `web.Response(status=...)` calls under `node`; a call without a status means 200."""
+    codes: set[int] = set()
+    for call in ast.walk(node):
+        if not isinstance(call, ast.Call):
+            continue
+        name = (
+            call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        )
+        status: ast.AST | None = None
+        if name == "error_response" and call.args:
+            status = call.args[0]
+        elif name in ("json_response", "Response"):
+            keywords = {k.arg: k.value for k in call.keywords}
+            status = keywords.get("status", call.args[1] if len(call.args) > 1 else None)
+            if status is None:
+                codes.add(200)
+                continue
+        if status is not None:
+            codes.update(
+                n.value
+                for n in ast.walk(status)
+                if isinstance(n, ast.Constant) and isinstance(n.value, int) and n.value >= 100
+            )
+    return codes
+
+
+def _reads_body(node: ast.AST) -> bool:
+    """Whether a handler reads the request body (`request.read()` and the like)."""
+    return any(
+        isinstance(n, ast.Attribute)
+        and n.attr in ("read", "json", "text", "post")
+        and isinstance(n.value, ast.Name)
+        and n.value.id == "request"
+        for n in ast.walk(node)
+    )
+
+
+def handler_statuses(handler: Any) -> set[int]:
+    """Every status a handler can answer with: its own, those of the module's helpers it calls
+    (transitively), 413 if it reads the body (aiohttp's size limit), and 500 (the error
+    middleware's answer to a bug)."""
+    source = inspect.getmodule(handler)
+    assert source is not None
+    module = ast.parse(inspect.getsource(source))
+    functions = {
+        f.name: f for f in module.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    seen: set[str] = set()
+    todo = [handler.__name__]
+    codes: set[int] = {500}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        function = functions[name]
+        codes |= _status_codes(function)
+        if _reads_body(function):
+            codes.add(413)
+        todo += [
+            n.func.id
+            for n in ast.walk(function)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in functions
+        ]
+    return codes
+
+
+def test_every_status_a_handler_returns_is_documented_and_no_other(
+    openapi: dict[str, Any],
+) -> None:
+    operations = documented_operations(openapi)
+    for key, handler in registered_routes().items():
+        documented = {int(status) for status in operations[key]["responses"]}
+        assert documented == handler_statuses(handler), f"{key}: responses differ from the code"
+
+
+def _without_descriptions(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _without_descriptions(v)
+            for k, v in node.items()
+            if not (k in ("description", "examples") and not isinstance(v, dict))
+        }
+    if isinstance(node, list):
+        return [_without_descriptions(v) for v in node]
+    return node
+
+
+def _components_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: v.replace("#/$defs/", "#/components/schemas/")
+            if k == "$ref"
+            else _components_refs(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_components_refs(v) for v in node]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("command", "schema"),
+    [("order", order_schema()), ("shipment", msgspec.json.schema(ShipmentNotice))],
+)
+def test_request_schemas_are_the_codes_own(
+    openapi: dict[str, Any], command: str, schema: dict[str, Any]
+) -> None:
+    """The request schemas are `python run.py schema order|shipment` with refs moved to
+    components; descriptions may be added in the document."""
+    components = openapi["components"]["schemas"]
+    for name, definition in schema["$defs"].items():
+        assert name in components, f"`run.py schema {command}` defines {name}; add it"
+        assert _without_descriptions(components[name]) == _without_descriptions(
+            _components_refs(definition)
+        ), f"components.schemas.{name} differs from `run.py schema {command}`"
+
+
+def test_status_enums_match_the_model(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    assert schemas["OrderStatus"]["enum"] == [s.value for s in OrderStatus]
+    assert schemas["PoStatus"]["enum"] == [s.value for s in PoStatus]
+
+
+def supplier_snapshot_keys() -> set[str]:
+    return set(SupplierHealth("sup-x", SystemClock()).snapshot())
+
+
+def test_supplier_entry_lists_every_field_of_the_snapshot(openapi: dict[str, Any]) -> None:
+    entry = openapi["components"]["schemas"]["SupplierEntry"]
+    assert set(entry["properties"]) == supplier_snapshot_keys() | {"name", "adapter"}
+
+
+# -- mqtt.md -----------------------------------------------------------------------------------
+
+# Event types built at run time, by the source text of the expression that builds them.
+DYNAMIC_EVENT_TYPES = {
+    # gateway/store/purchase_orders.py, mark_rejected: a PO is rejected, or failed.
+    "f'po.{status.value}'": {f"po.{PoStatus.REJECTED.value}", f"po.{PoStatus.FAILED.value}"},
+    # gateway/store/feed.py, set_order_status: any order status can be moved into.
+    "order_event_type(status)": {order_event_type(s) for s in OrderStatus},
+}
+
+
+def emitted_event_types() -> Iterator[tuple[str, str]]:
+    """(event type, where) for every `emit(tx, <type>, ...)` call in the gateway package."""
+    for path in sorted(GATEWAY.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name != "emit":
+                continue
+            keywords = {k.arg: k.value for k in node.keywords}
+            argument = node.args[1] if len(node.args) > 1 else keywords.get("event_type")
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            assert argument is not None, f"{where}: emit() without an event type"
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                yield argument.value, where
+                continue
+            source = ast.unparse(argument)
+            assert source in DYNAMIC_EVENT_TYPES, (
+                f"{where}: emit({source}) builds an event type this test does not know; "
+                "document the types it can take in docs/mqtt.md and add them to "
+                "DYNAMIC_EVENT_TYPES"
+            )
+            for event_type in sorted(DYNAMIC_EVENT_TYPES[source]):
+                yield event_type, where
+
+
+def test_every_emitted_event_type_is_documented() -> None:
+    mqtt = text_of("mqtt.md")
+    types = dict(emitted_event_types())
+    assert {"order.received", "po.shipped", "order.exception"} <= set(types)
+    missing = {t: where for t, where in types.items() if f"`{t}`" not in mqtt}
+    assert not missing, f"event types not in docs/mqtt.md: {missing}"
+
+
+def test_every_documented_event_type_is_emitted() -> None:
+    mqtt = text_of("mqtt.md")
+    section = mqtt.split("#### Event types", 1)[1].split("\n### ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", section, re.MULTILINE))
+    assert documented == set(dict(emitted_event_types()))
+
+
+def test_every_topic_is_documented() -> None:
+    mqtt = text_of("mqtt.md")
+    topics = [
+        feed.order_status_topic("{order_id}"),
+        feed.event_topic("{type}"),
+        feed.supplier_health_topic("{supplier_id}"),
+        feed.alert_topic("{kind}"),
+        GATEWAY_STATUS,
+    ]
+    for topic in topics:
+        assert f"`{{p}}/{topic}`" in mqtt, topic
+
+
+def test_every_alert_kind_and_severity_is_documented() -> None:
+    mqtt = text_of("mqtt.md")
+    for kind, severity, _ in _ALERTS.values():
+        assert re.search(rf"^\| `{kind}` \| `{severity}` \|", mqtt, re.MULTILINE), kind
+
+
+def test_every_field_of_the_supplier_health_is_documented() -> None:
+    mqtt = text_of("mqtt.md")
+    section = mqtt.split("### `{p}/suppliers/{supplier_id}/health`", 1)[1].split("\n### ", 1)[0]
+    for key in supplier_snapshot_keys() | {"at"}:
+        assert f"| `{key}` |" in section, key
+
+
+# -- plugins.md --------------------------------------------------------------------------------
+
+
+def public_names(module: Any) -> set[str]:
+    """Names a module defines itself (not those it imports), without a leading underscore."""
+    tree = ast.parse(inspect.getsource(module))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_every_hook_is_documented() -> None:
+    plugins = text_of("plugins.md")
+    hooks = {name for name in dir(hookspecs) if name.startswith("dropship_gateway_")}
+    assert hooks
+    for hook in hooks:
+        assert f"`{hook}`" in plugins or f"`{hook}(" in plugins, hook
+
+
+def test_every_name_of_the_plugin_api_is_documented() -> None:
+    plugins = text_of("plugins.md")
+    names = public_names(adapters)
+    assert {"SupplierAdapter", "SupplierRejected", "PLUGIN_API_VERSION"} <= names
+    missing = sorted(name for name in names if f"`{name}`" not in plugins)
+    assert not missing, f"names of gateway.adapters not in docs/plugins.md: {missing}"
+    registry = {n for n, _ in inspect.getmembers(AdapterRegistry, inspect.isfunction)}
+    for method in sorted(n for n in registry if not n.startswith("_")):
+        assert f"registry.{method}(" in plugins, method
+
+
+def guide_files() -> dict[str, str]:
+    """The files of the plugin guide: each code block after a `<!-- file: PATH -->` line."""
+    blocks = re.findall(
+        r"^<!-- file: (\S+) -->\n```\w*\n(.*?)^```$",
+        text_of("plugins.md"),
+        re.MULTILINE | re.DOTALL,
+    )
+    return dict(blocks)
+
+
+def test_guide_code_imports_only_what_exists() -> None:
+    files = guide_files()
+    assert {"dropship-acme/pyproject.toml", "dropship-acme/dropship_acme/adapter.py"} <= set(files)
+    for path, code in files.items():
+        if not path.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(code, filename=path)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                ("gateway", "dropship_simulator")
+            ):
+                module = importlib.import_module(node.module or "")
+                for alias in node.names:
+                    assert hasattr(module, alias.name), f"{path}: {node.module}.{alias.name}"
+
+
+def test_guide_adapter_implements_the_whole_protocol() -> None:
+    tree = ast.parse(guide_files()["dropship-acme/dropship_acme/adapter.py"])
+    adapter = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and any(getattr(f, "name", "") == "send_purchase_order" for f in node.body)
+    )
+    written = {f.name: f for f in adapter.body if isinstance(f, ast.AsyncFunctionDef)}
+    protocol = {
+        name: member
+        for name, member in vars(adapters.SupplierAdapter).items()
+        if inspect.iscoroutinefunction(member)
+    }
+    assert set(protocol) <= set(written)
+    for name, member in protocol.items():
+        expected = list(inspect.signature(member).parameters)
+        assert [a.arg for a in written[name].args.args] == expected, name
+
+
+def test_guide_example_package_passes_its_own_tests(tmp_path: Path) -> None:
+    """The guide's package, written out as printed, run with its own tests against the
+    SupplierSimulator, in a separate pytest process."""
+    for path, code in guide_files().items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(code, encoding="utf-8")
+    package = tmp_path / "dropship-acme"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(package), str(ROOT), str(ROOT / "plugins")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=package,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"\b[1-9]\d* passed\b", result.stdout), result.stdout[-2000:]
