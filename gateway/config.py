@@ -229,20 +229,30 @@ def _apply_env_overrides(
             if isinstance(last, int) or not isinstance(node, dict):
                 problems.append(Problem(tuple(parts), f"{name}: cannot set an array entry"))
                 continue
-            node[last] = _parse_env_value(environ[name])
+            node[last] = _parse_env_value(environ[name], node.get(last))
             from_env[tuple(parts)] = name
     return problems
 
 
-def _parse_env_value(text: str) -> Any:
-    """An array or inline table is read as TOML (`["CN-ZJ", "CN-SH"]`); anything else stays
-    text, and the key's type decides (lax conversion turns "8081" into an int for a port, and
-    leaves a password "123456" a string)."""
+def _parse_env_value(text: str, replaced: Any) -> Any:
+    """The value of an override. An array or inline table is read as TOML
+    (`["CN-ZJ", "CN-SH"]`). A scalar takes the type of the value it replaces in the file, so
+    free-form plugin `options` keep their types too; a new key stays text, and the schema's lax
+    conversion decides (a port "8081" becomes an int, a password "123456" stays a string)."""
     if text.lstrip().startswith(("[", "{")):
         try:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             return text
+    try:
+        if isinstance(replaced, bool):
+            return {"true": True, "false": False}.get(text.strip().lower(), text)
+        if isinstance(replaced, int):
+            return int(text)
+        if isinstance(replaced, float):
+            return float(text)
+    except ValueError:
+        return text  # reported by the type check, with the variable's name
     return text
 
 

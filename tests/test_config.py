@@ -535,3 +535,30 @@ def test_schema_order_prints_the_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert "$defs" in schema
     assert "IntakeOrder" in schema["$defs"]
+
+
+def test_an_override_takes_the_type_of_the_value_it_replaces(tmp_path: Path) -> None:
+    """Free-form plugin options have no schema to convert text: an override of an existing
+    option keeps that option's type, so a plugin reading `port` still gets an int."""
+    path = write(
+        tmp_path,
+        '[[services]]\nid = "fleet"\nplugin = "supplier_fleet"\n'
+        '[services.options]\nport = 9101\nrate = 0.5\nfast = true\nlabel = "x"\n',
+    )
+    config = load_config(
+        path,
+        environ={
+            "GATEWAY__SERVICES__0__OPTIONS__PORT": "9201",
+            "GATEWAY__SERVICES__0__OPTIONS__RATE": "0.25",
+            "GATEWAY__SERVICES__0__OPTIONS__FAST": "false",
+            "GATEWAY__SERVICES__0__OPTIONS__LABEL": "123",
+            "GATEWAY__SERVICES__0__OPTIONS__NEW": "7",
+        },
+    )
+    assert config.services[0].options == {
+        "port": 9201,
+        "rate": 0.25,
+        "fast": False,
+        "label": "123",
+        "new": "7",
+    }
