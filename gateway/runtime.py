@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -196,13 +196,7 @@ class Gateway:
             clock=self.clock,
             log=log.bind(channel_id=channel.id),
         )
-
-        async def run(ready: Ready) -> None:
-            adapter = factory()
-            ready()
-            await adapter.run(context)
-
-        await self.supervisor.start_child(ChildSpec(f"channel:{channel.id}", run))
+        await self._start_plugin_child(f"channel:{channel.id}", factory, context)
 
     async def _start_service(self, service: ServiceConfig) -> None:
         factory = self.plugins.registry.services.get(service.plugin)
@@ -215,13 +209,19 @@ class Gateway:
             clock=self.clock,
             log=log.bind(service_id=service.id),
         )
+        await self._start_plugin_child(f"service:{service.id}", factory, context)
+
+    async def _start_plugin_child(
+        self, name: str, factory: Callable[[], Any], context: Any
+    ) -> None:
+        """Supervise a channel adapter or service: a fresh instance per incarnation."""
 
         async def run(ready: Ready) -> None:
             instance = factory()
             ready()
             await instance.run(context)
 
-        await self.supervisor.start_child(ChildSpec(f"service:{service.id}", run))
+        await self.supervisor.start_child(ChildSpec(name, run))
 
     # -- views ---------------------------------------------------------------------------------
 

@@ -277,6 +277,25 @@ async def wait_for_http(
         await asyncio.sleep(interval)
 
 
+async def order_reaching(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    order_id: str,
+    statuses: tuple[str, ...] | str,
+    timeout: float = 20,
+) -> dict[str, Any]:
+    """The order view once the order is in one of `statuses`."""
+    wanted = (statuses,) if isinstance(statuses, str) else statuses
+    view: dict[str, Any] = await wait_for_http(
+        session,
+        f"{base_url}/api/v1/orders/{order_id}",
+        lambda o: o["status"] in wanted,
+        timeout=timeout,
+        what=f"order {order_id} {' or '.join(wanted)}",
+    )
+    return view
+
+
 def order_json(
     external_id: str,
     lines: list[tuple[str, int]],

@@ -8,7 +8,7 @@ import aiohttp
 
 from dropship_simulator.supplier_server import SupplierSimulator
 from tests.conftest import WriteConfig, base_config, start_gateway
-from tests.harness import Mosquitto, order_json, wait_for_http
+from tests.harness import Mosquitto, order_json, order_reaching
 
 
 async def test_a_disabled_supplier_receives_nothing(
@@ -29,13 +29,7 @@ async def test_a_disabled_supplier_receives_nothing(
                 f"{gateway.http_url}/api/v1/orders", json=order_json("SO-OFF", [("ONLY-OFF", 1)])
             ) as response:
                 order_id = (await response.json())["accepted"][0]["order_id"]
-            view = await wait_for_http(
-                http,
-                f"{gateway.http_url}/api/v1/orders/{order_id}",
-                lambda o: o["status"] == "on_hold",
-                timeout=10,
-                what="the order on hold",
-            )
+            view = await order_reaching(http, gateway.http_url, order_id, "on_hold")
             assert view["hold_reason"] == "no_route"
             assert view["purchase_orders"] == []
             assert off.received == []

@@ -89,6 +89,24 @@ def scenario(i: int) -> tuple[list[tuple[str, int]], str, dict[str, list[str]]]:
     return [("COMMON", 3), ("C-1", 1)], "广东", {"sup-b": ["COMMON"], "sup-c": ["C-1"]}
 
 
+@pytest.fixture
+def gateway(
+    tmp_path: Path,
+    broker: Mosquitto,
+    suppliers: dict[str, SupplierSimulator],
+    write_config: WriteConfig,
+    gateway_process: Callable[[Path], GatewayProcess],
+) -> GatewayProcess:
+    """The gateway as its own process, its suppliers set to sign notices back to it."""
+    process = gateway_process(write_config(three_supplier_config(tmp_path, broker, suppliers)))
+    process.env["SUP_A_SECRET"] = SECRETS["sup-a"]  # the config names it as env:SUP_A_SECRET
+    process.start()
+    for supplier_id, sim in suppliers.items():
+        sim.gateway_url = process.url
+        sim.webhook_secret = SECRETS[supplier_id]
+    return process
+
+
 async def post(http: aiohttp.ClientSession, url: str, body: Any) -> dict[str, Any]:
     async with http.post(f"{url}/api/v1/orders", json=body) as response:
         assert response.status == 202, await response.text()
@@ -97,20 +115,11 @@ async def post(http: aiohttp.ClientSession, url: str, body: Any) -> dict[str, An
 
 
 async def test_two_hundred_orders_reach_their_suppliers_once_and_ship(
-    tmp_path: Path,
     broker: Mosquitto,
     suppliers: dict[str, SupplierSimulator],
-    write_config: WriteConfig,
-    gateway_process: Callable[[Path], GatewayProcess],
+    gateway: GatewayProcess,
     http: aiohttp.ClientSession,
 ) -> None:
-    gateway = gateway_process(write_config(three_supplier_config(tmp_path, broker, suppliers)))
-    gateway.env["SUP_A_SECRET"] = SECRETS["sup-a"]
-    gateway.start()
-    for supplier_id, sim in suppliers.items():
-        sim.gateway_url = gateway.url
-        sim.webhook_secret = SECRETS[supplier_id]
-
     orders = {f"SO-E2E-{i:04d}": scenario(i) for i in range(200)}
     bodies = {ext: order_json(ext, lines, province) for ext, (lines, province, _) in orders.items()}
     external_ids = list(bodies)
@@ -200,16 +209,11 @@ async def test_two_hundred_orders_reach_their_suppliers_once_and_ship(
 
 
 async def test_an_order_no_catalog_carries_is_accepted_and_held_no_route(
-    tmp_path: Path,
     broker: Mosquitto,
     suppliers: dict[str, SupplierSimulator],
-    write_config: WriteConfig,
-    gateway_process: Callable[[Path], GatewayProcess],
+    gateway: GatewayProcess,
     http: aiohttp.ClientSession,
 ) -> None:
-    gateway = gateway_process(write_config(three_supplier_config(tmp_path, broker, suppliers)))
-    gateway.env["SUP_A_SECRET"] = SECRETS["sup-a"]
-    gateway.start()
     async with FeedCollector(broker.port) as feed:
         answer = await post(http, gateway.url, order_json("SO-NOSKU", [("NOBODY-SELLS", 1)]))
         order_id = answer["accepted"][0]["order_id"]

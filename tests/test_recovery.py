@@ -21,6 +21,7 @@ from tests.harness import (
     Mosquitto,
     gather_limited,
     order_json,
+    order_reaching,
     wait_for_http,
 )
 
@@ -152,13 +153,7 @@ async def test_a_supplier_answering_500_gets_the_po_once_it_recovers(
     gateway = await start_gateway(write_config(two_supplier_config(tmp_path, broker, main, backup)))
     running_gateways.append(gateway)
     order_id = await post_order(http, gateway.http_url, order_json("SO-500", [("SKU-1", 2)]))
-    detail = await wait_for_http(
-        http,
-        f"{gateway.http_url}/api/v1/orders/{order_id}",
-        lambda o: o["status"] == "acknowledged",
-        timeout=20,
-        what="the order acknowledged",
-    )
+    detail = await order_reaching(http, gateway.http_url, order_id, "acknowledged")
     (po,) = detail["purchase_orders"]
     assert po["supplier_id"] == "main"  # retried at the same supplier, never sent to the backup
     assert po["attempts"] == 4
@@ -316,13 +311,7 @@ async def test_an_old_order_is_still_retried_the_deadline_counts_from_the_po(
     body = order_json("SO-OLD", [("SKU-1", 1)])
     body["created_at"] = "2026-01-01T10:00:00+08:00"
     order_id = await post_order(http, gateway.http_url, body)
-    detail = await wait_for_http(
-        http,
-        f"{gateway.http_url}/api/v1/orders/{order_id}",
-        lambda o: o["status"] in ("acknowledged", "on_hold"),
-        timeout=20,
-        what="the order settled",
-    )
+    detail = await order_reaching(http, gateway.http_url, order_id, ("acknowledged", "on_hold"))
     assert detail["status"] == "acknowledged"
     assert detail["purchase_orders"][0]["attempts"] == 2
 
@@ -367,13 +356,7 @@ async def test_the_actor_cuts_off_an_adapter_that_ignores_its_timeout(
     gateway = await start_gateway(write_config(config))
     running_gateways.append(gateway)
     order_id = await post_order(http, gateway.http_url, order_json("SO-HANG", [("SKU-1", 1)]))
-    detail = await wait_for_http(
-        http,
-        f"{gateway.http_url}/api/v1/orders/{order_id}",
-        lambda o: o["status"] == "acknowledged",
-        timeout=20,
-        what="the order acknowledged after the hung call was cut off",
-    )
+    detail = await order_reaching(http, gateway.http_url, order_id, "acknowledged")
     (po,) = detail["purchase_orders"]
     assert po["attempts"] == 2
     assert po["supplier_ref"] == f"REF-{po['po_id']}"
