@@ -141,12 +141,9 @@ class SupplierActor:
             await adapter.close()
 
     async def _sweep(self, adapter: SupplierAdapter, tasks: asyncio.TaskGroup) -> None:
-        """Load every PO of this supplier the store says still awaits it."""
-        room = MAX_ACTIVE - len(self._active)
-        waiting = await po_store.purchase_orders_awaiting(
-            self._db, self.config.id, room + len(self._active)
-        )
-        self._backlog_in_store = len(waiting) >= room + len(self._active)
+        """Load the POs of this supplier the store says still await it, up to MAX_ACTIVE."""
+        waiting = await po_store.purchase_orders_awaiting(self._db, self.config.id, MAX_ACTIVE)
+        self._backlog_in_store = len(waiting) >= MAX_ACTIVE
         for request in waiting:
             if request.po_id not in self._active and len(self._active) < MAX_ACTIVE:
                 self._start(adapter, tasks, request)
@@ -167,6 +164,7 @@ class SupplierActor:
             self._active.discard(request.po_id)
             self._update_depth()
         if self._backlog_in_store and len(self._active) < MAX_ACTIVE // 2:
+            self._backlog_in_store = False  # one refill at a time; the sweep sets it again
             await self._sweep(adapter, tasks)
 
     def _update_depth(self) -> None:
