@@ -1232,10 +1232,16 @@ class Report:
         delta = {n: end.metrics.get(n, 0.0) - start.metrics.get(n, 0.0) for n in counters}
         exposed = ", ".join(f"{n} {delta[n] / run.orders:+.2f}" for n in counters)
         self.emit(f"   /metrics per order ({run.label}): {exposed}")
+        commits = end.metrics.get("dropship_store_commits_total", 0.0) - start.metrics.get(
+            "dropship_store_commits_total", 0.0
+        )
+        jobs = end.metrics.get("dropship_store_jobs_total", 0.0) - start.metrics.get(
+            "dropship_store_jobs_total", 0.0
+        )
         self.emit(
-            "   SQLite commits vs jobs: NOT exposed. /metrics has no such metric "
-            "(Database.commits and\n   Database.jobs are counted in gateway/store/db.py but "
-            "nothing publishes them), so jobs per commit cannot be shown."
+            f"   SQLite group commit ({run.label}): {commits / run.orders:.2f} commits and "
+            f"{jobs / run.orders:.1f} write jobs per order, {jobs / max(1.0, commits):.1f} jobs "
+            "per commit"
         )
         main_size, wal_size = r.files
         self.emit(

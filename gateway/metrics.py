@@ -3,7 +3,10 @@ default, so two gateways in one test process never mix their figures."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -68,5 +71,25 @@ class Metrics:
             registry=r,
         )
 
+    def watch_store(self, commits: Callable[[], int], jobs: Callable[[], int]) -> None:
+        """Publish the store's own counters; jobs per commit shows how well group commit works."""
+        self.registry.register(_StoreCollector(commits, jobs))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _StoreCollector:
+    def __init__(self, commits: Callable[[], int], jobs: Callable[[], int]) -> None:
+        self._commits = commits
+        self._jobs = jobs
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "dropship_store_commits", "SQLite transactions committed.", value=self._commits()
+        )
+        yield CounterMetricFamily(
+            "dropship_store_jobs",
+            "Write jobs committed (several share a commit).",
+            value=self._jobs(),
+        )

@@ -23,7 +23,7 @@ from gateway.clock import Clock
 from gateway.config import MqttSection
 from gateway.metrics import Metrics
 from gateway.store.db import Database
-from gateway.store.feed import OutboxRow, delete_outbox, fetch_outbox, outbox_depth
+from gateway.store.feed import OutboxRow, delete_outbox_through, fetch_outbox, outbox_depth
 from gateway.supervision import Ready
 
 log = structlog.get_logger(__name__)
@@ -111,7 +111,7 @@ class Publisher:
             pass
 
     def _client(self, host: str, port: int, tls: bool) -> aiomqtt.Client:
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             hostname=host,
             port=port,
             identifier=self._config.client_id,
@@ -122,6 +122,10 @@ class Publisher:
             will=aiomqtt.Will(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True),
             timeout=10,
         )
+        # A whole batch is in flight on purpose (paho keeps it in order); aiomqtt would log a
+        # warning for every publish past 10 pending, about ten lines per order.
+        client.pending_calls_threshold = BATCH + 1
+        return client
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish outbox rows in order until asked to close and the outbox is empty."""
@@ -143,7 +147,7 @@ class Publisher:
                     for r in to_send
                 )
             )
-            await delete_outbox(self._db, [r.id for r in rows])
+            await delete_outbox_through(self._db, rows[-1].id)
             self._metrics.mqtt_published.inc(len(to_send))
 
     async def flush(self, timeout_s: float) -> bool:

@@ -63,6 +63,7 @@ class Gateway:
             Path(config.gateway.data_dir) / DATABASE_FILE,
             synchronous=config.gateway.sqlite_synchronous,
         )
+        self.metrics.watch_store(lambda: self.db.commits, lambda: self.db.jobs)
         self.intake = IntakeService(self.db, self.bus, self.clock, self.metrics)
         self.healths: dict[str, SupplierHealth] = {
             s.id: SupplierHealth(

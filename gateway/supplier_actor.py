@@ -171,8 +171,19 @@ class SupplierActor:
         self._health.queue_depth = max(0, len(self._active) - self._health.in_flight)
 
     async def _deliver(self, adapter: SupplierAdapter, request: PurchaseOrderRequest) -> None:
+        # `sent` is recorded while the first attempt is under way rather than before it: the
+        # writer commits in order, so it still lands before whatever outcome follows, and the
+        # PO does not wait for a commit before leaving. (The po_id makes a resend harmless.)
+        sent = asyncio.create_task(po_store.mark_sent(self._db, request.po_id, self._clock.now()))
+        try:
+            await self._deliver_and_record(adapter, request)
+        finally:
+            await sent
+
+    async def _deliver_and_record(
+        self, adapter: SupplierAdapter, request: PurchaseOrderRequest
+    ) -> None:
         po_log = self._log.bind(po_id=request.po_id, order_id=request.order_id)
-        await po_store.mark_sent(self._db, request.po_id, self._clock.now())
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(SupplierUnavailable),
             wait=RetrySchedule(self.config.retry_base_s, self.config.retry_max_s),

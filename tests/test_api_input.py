@@ -340,6 +340,7 @@ async def test_operations_endpoints(http: aiohttp.ClientSession, gateway: Gatewa
         text = await response.text()
     assert response.status == 200
     assert "dropship_orders_received_total" in text
+    assert "dropship_store_commits_total" in text
     async with http.get(f"{gateway.http_url}/api/v1/suppliers") as response:
         (entry,) = (await response.json())["suppliers"]
     assert entry["supplier_id"] == "sup-a"

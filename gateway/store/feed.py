@@ -177,11 +177,13 @@ async def fetch_outbox(db: Database, after_id: int, limit: int) -> list[OutboxRo
     return [OutboxRow(r["id"], r["topic"], bytes(r["payload"]), bool(r["retain"])) for r in rows]
 
 
-async def delete_outbox(db: Database, ids: list[int]) -> None:
-    """Forget rows the broker acknowledged."""
+async def delete_outbox_through(db: Database, last_id: int) -> None:
+    """Forget the rows up to `last_id`, which the broker acknowledged. The publisher reads the
+    outbox from its start in id order, and ids grow in commit order (one writer), so every row
+    up to the last one it read was in its batch."""
 
     async def job(tx: Tx) -> None:
-        await tx.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        await tx.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
 
     await db.write(job)
 
