@@ -78,9 +78,6 @@ class Mailbox(Generic[M]):
         overflowed, self._overflowed = self._overflowed, False
         return overflowed
 
-    def __len__(self) -> int:
-        return self._queue.qsize()
-
 
 class Bus:
     """Addresses to mailboxes. Actors own their mailbox; others only `offer` to it."""

@@ -95,15 +95,6 @@ def order_schema() -> dict[str, Any]:
     return msgspec.json.schema(IntakeOrder)
 
 
-def batch_schema() -> dict[str, Any]:
-    """The JSON Schema of a batch, for the OpenAPI document."""
-
-    class Batch(msgspec.Struct):
-        orders: Annotated[list[IntakeOrder], Meta(min_length=1, max_length=MAX_BATCH)]
-
-    return msgspec.json.schema(Batch)
-
-
 def split_body(body: bytes) -> list[msgspec.Raw] | None:
     """The orders of a batch body (`{"orders": [...]}`), or None when the body is one order.
 

@@ -102,10 +102,6 @@ class SupplierActor:
         self._idle.set()
         self._log = log.bind(supplier_id=config.id)
 
-    @property
-    def supplier_id(self) -> str:
-        return self.config.id
-
     async def run(self, ready: Ready) -> None:
         """One incarnation: ends only by crashing or being cancelled."""
         adapter = self._factory(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,30 @@ async def main_and_backup() -> AsyncIterator[tuple[SupplierSimulator, SupplierSi
         yield main, backup
 
 
+Launch = Callable[..., Awaitable[Gateway]]
+
+
 @pytest.fixture
-async def running_gateways() -> AsyncIterator[list[Gateway]]:
-    gateways: list[Gateway] = []
-    yield gateways
-    for gateway in gateways:
+async def launch(
+    tmp_path: Path,
+    broker: Mosquitto,
+    main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
+    write_config: WriteConfig,
+) -> AsyncIterator[Launch]:
+    """Start an in-process gateway on the two suppliers; `extra` goes to the main supplier's
+    table, `plugin_modules` to the gateway's. Every gateway started is stopped afterwards."""
+    started: list[Gateway] = []
+
+    async def start(plugin_modules: tuple[str, ...] = (), **extra: Any) -> Gateway:
+        main, backup = main_and_backup
+        config = two_supplier_config(tmp_path, broker, main, backup, **extra)
+        config["gateway"]["plugin_modules"] = list(plugin_modules)
+        gateway = await start_gateway(write_config(config))
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
         await gateway.stop()
 
 
@@ -141,17 +160,14 @@ async def test_kill_9_mid_run_loses_nothing_and_sends_nothing_under_a_new_po_id(
 
 
 async def test_a_supplier_answering_500_gets_the_po_once_it_recovers(
-    tmp_path: Path,
     broker: Mosquitto,
     main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
-    write_config: WriteConfig,
-    running_gateways: list[Gateway],
+    launch: Launch,
     http: aiohttp.ClientSession,
 ) -> None:
     main, backup = main_and_backup
     main.fail_next(3, status=500)
-    gateway = await start_gateway(write_config(two_supplier_config(tmp_path, broker, main, backup)))
-    running_gateways.append(gateway)
+    gateway = await launch()
     order_id = await post_order(http, gateway.http_url, order_json("SO-500", [("SKU-1", 2)]))
     detail = await order_reaching(http, gateway.http_url, order_id, "acknowledged")
     (po,) = detail["purchase_orders"]
@@ -163,17 +179,14 @@ async def test_a_supplier_answering_500_gets_the_po_once_it_recovers(
 
 
 async def test_a_422_puts_the_order_on_hold_with_the_suppliers_reason(
-    tmp_path: Path,
     broker: Mosquitto,
     main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
-    write_config: WriteConfig,
-    running_gateways: list[Gateway],
+    launch: Launch,
     http: aiohttp.ClientSession,
 ) -> None:
-    main, backup = main_and_backup
+    main, _ = main_and_backup
     main.reject_next(reason="out_of_stock")
-    gateway = await start_gateway(write_config(two_supplier_config(tmp_path, broker, main, backup)))
-    running_gateways.append(gateway)
+    gateway = await launch()
     async with FeedCollector(broker.port) as feed:
         order_id = await post_order(http, gateway.http_url, order_json("SO-422", [("SKU-1", 1)]))
         await feed.wait_until(
@@ -202,16 +215,11 @@ async def test_a_422_puts_the_order_on_hold_with_the_suppliers_reason(
 
 
 async def test_the_feed_catches_up_after_a_broker_outage(
-    tmp_path: Path,
     broker: Mosquitto,
-    main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
-    write_config: WriteConfig,
-    running_gateways: list[Gateway],
+    launch: Launch,
     http: aiohttp.ClientSession,
 ) -> None:
-    main, backup = main_and_backup
-    gateway = await start_gateway(write_config(two_supplier_config(tmp_path, broker, main, backup)))
-    running_gateways.append(gateway)
+    gateway = await launch()
     broker.stop()
 
     # Intake does not wait for MQTT: orders are accepted and flow to suppliers meanwhile.
@@ -295,19 +303,15 @@ async def test_graceful_stop_answers_503_and_waits_for_calls_in_flight(
 
 
 async def test_an_old_order_is_still_retried_the_deadline_counts_from_the_po(
-    tmp_path: Path,
     broker: Mosquitto,
     main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
-    write_config: WriteConfig,
-    running_gateways: list[Gateway],
+    launch: Launch,
     http: aiohttp.ClientSession,
 ) -> None:
     """An order placed long ago (an ERP catching up) is not given up on at its first failure."""
-    main, backup = main_and_backup
+    main, _ = main_and_backup
     main.fail_next(1, status=503)
-    config = two_supplier_config(tmp_path, broker, main, backup, give_up_after_s=3600)
-    gateway = await start_gateway(write_config(config))
-    running_gateways.append(gateway)
+    gateway = await launch(give_up_after_s=3600)
     body = order_json("SO-OLD", [("SKU-1", 1)])
     body["created_at"] = "2026-01-01T10:00:00+08:00"
     order_id = await post_order(http, gateway.http_url, body)
@@ -317,19 +321,16 @@ async def test_an_old_order_is_still_retried_the_deadline_counts_from_the_po(
 
 
 async def test_a_suppliers_free_text_reaches_the_feed_masked(
-    tmp_path: Path,
     broker: Mosquitto,
     main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
-    write_config: WriteConfig,
-    running_gateways: list[Gateway],
+    launch: Launch,
     http: aiohttp.ClientSession,
 ) -> None:
-    main, backup = main_and_backup
+    main, _ = main_and_backup
     main.script(
         "*", [Scripted(422, reason="bad_address", message="call 13812345678: no such door")]
     )
-    gateway = await start_gateway(write_config(two_supplier_config(tmp_path, broker, main, backup)))
-    running_gateways.append(gateway)
+    gateway = await launch()
     async with FeedCollector(broker.port) as feed:
         order_id = await post_order(http, gateway.http_url, order_json("SO-TXT", [("SKU-1", 1)]))
         await feed.wait_until(
@@ -343,18 +344,13 @@ async def test_a_suppliers_free_text_reaches_the_feed_masked(
 
 
 async def test_the_actor_cuts_off_an_adapter_that_ignores_its_timeout(
-    tmp_path: Path,
     broker: Mosquitto,
-    main_and_backup: tuple[SupplierSimulator, SupplierSimulator],
-    write_config: WriteConfig,
-    running_gateways: list[Gateway],
+    launch: Launch,
     http: aiohttp.ClientSession,
 ) -> None:
-    main, backup = main_and_backup
-    config = two_supplier_config(tmp_path, broker, main, backup, adapter="hanging", timeout_s=0.2)
-    config["gateway"]["plugin_modules"] = ["tests.fixture_plugins.hanging"]
-    gateway = await start_gateway(write_config(config))
-    running_gateways.append(gateway)
+    gateway = await launch(
+        plugin_modules=("tests.fixture_plugins.hanging",), adapter="hanging", timeout_s=0.2
+    )
     order_id = await post_order(http, gateway.http_url, order_json("SO-HANG", [("SKU-1", 1)]))
     detail = await order_reaching(http, gateway.http_url, order_id, "acknowledged")
     (po,) = detail["purchase_orders"]

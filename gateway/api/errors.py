@@ -13,7 +13,6 @@ import structlog
 from aiohttp import web
 
 from gateway.api.context import CONTEXT
-from gateway.validation import Problem
 
 log = structlog.get_logger(__name__)
 
@@ -42,14 +41,6 @@ def error_response(
     return json_response(
         {"error": {"code": code, "message": message, "details": list(details)}}, status
     )
-
-
-def problem_details(problems: Sequence[Problem], prefix: str = "") -> list[dict[str, str]]:
-    return [{"path": prefix + p.json_path(), "message": p.message} for p in problems]
-
-
-def error_body(code: str, message: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
-    return {"code": code, "message": message, "details": problem_details(problems)}
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
