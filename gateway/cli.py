@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -85,35 +85,25 @@ def run_async(coro: Coroutine[Any, Any, int]) -> int:
 
 def plugin_problems(config: Config, plugins: PluginSet) -> list[Problem]:
     """Config keys that name a plugin or adapter that is not loaded, and plugins that failed."""
-    problems: list[Problem] = []
     registry = plugins.registry
-    loaded = ", ".join(sorted(registry.supplier_adapters)) or "none"
-    for index, supplier in enumerate(config.suppliers):
-        if supplier.adapter not in registry.supplier_adapters:
-            problems.append(
-                Problem(
-                    ("suppliers", index, "adapter"),
-                    f"no supplier adapter named {supplier.adapter!r} (loaded: {loaded})",
+    wanted: list[tuple[str, str, str, list[str], Mapping[str, object]]] = [
+        ("suppliers", "adapter", "supplier adapter",
+         [s.adapter for s in config.suppliers], registry.supplier_adapters),
+        ("channels", "adapter", "channel adapter",
+         [c.adapter for c in config.channels], registry.channel_adapters),
+        ("services", "plugin", "service", [s.plugin for s in config.services], registry.services),
+    ]  # fmt: skip
+    problems: list[Problem] = []
+    for section, key, kind, names, loaded in wanted:
+        available = ", ".join(sorted(loaded)) or "none"
+        for index, name in enumerate(names):
+            if name not in loaded:
+                problems.append(
+                    Problem(
+                        (section, index, key),
+                        f"no {kind} named {name!r} (loaded: {available})",
+                    )
                 )
-            )
-    for index, channel in enumerate(config.channels):
-        if channel.adapter not in registry.channel_adapters:
-            problems.append(
-                Problem(
-                    ("channels", index, "adapter"),
-                    f"no channel adapter named {channel.adapter!r} "
-                    f"(loaded: {', '.join(sorted(registry.channel_adapters)) or 'none'})",
-                )
-            )
-    for index, service in enumerate(config.services):
-        if service.plugin not in registry.services:
-            problems.append(
-                Problem(
-                    ("services", index, "plugin"),
-                    f"no service named {service.plugin!r} "
-                    f"(loaded: {', '.join(sorted(registry.services)) or 'none'})",
-                )
-            )
     for info in plugins.errors:
         problems.append(Problem(("plugins", info.name), info.error or "failed"))
     return problems

@@ -76,7 +76,9 @@ class HealthReporter:
             previous = self._states.get(supplier_id)
             if previous is not None and previous != health.state:
                 kind, severity, text = _ALERTS[health.state]
-                message = text.format(id=supplier_id, error=health.actor_error or "restart limit")
+                message = text.format(
+                    id=supplier_id, error=snapshot["last_error"] or "restart limit"
+                )
                 log.warning("alert", kind=kind, severity=severity, supplier_id=supplier_id)
                 rows.append(
                     (

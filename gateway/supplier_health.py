@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.clock import Clock
+from gateway.masking import mask_text
 
 
 class SupplierState(enum.StrEnum):
@@ -211,7 +212,8 @@ class SupplierHealth:
             "error_rate": round(self.error_rate, 4),
             "score": self.score,
             "calls": len(self._outcomes),
-            "last_error": self.actor_error,
+            # An exception's text may quote what the adapter was handling: mask it as a log is.
+            "last_error": mask_text(self.actor_error) if self.actor_error else None,
         }
 
     def _changed(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
+from gateway.clock import FakeClock
 from gateway.logs import configure_logging
 from gateway.masking import (
     mask_address,
@@ -23,6 +24,7 @@ from gateway.masking import (
     mask_value,
 )
 from gateway.model import Address
+from gateway.supplier_health import SupplierHealth
 
 PHONE = "13812345678"
 ID_NUMBER = "33010619900101123X"
@@ -209,3 +211,10 @@ def test_a_ship_to_logged_as_an_address_struct_is_masked(log_output: io.StringIO
 def test_a_phone_logged_as_a_number_is_masked() -> None:
     assert mask_value("phone", 13812345678) == "138****5678"
     assert mask_value("quantity", 13812345678) == 13812345678  # other numbers are left alone
+
+
+def test_a_supplier_error_quoting_a_phone_is_masked_in_its_health() -> None:
+    """A supplier's `last_error` goes to the API, the retained health topic and alerts."""
+    health = SupplierHealth("sup", FakeClock())
+    health.set_actor_down(True, "KeyError: 'no route for 13812345678'")
+    assert health.snapshot()["last_error"] == "KeyError: 'no route for 138****5678'"
