@@ -81,9 +81,7 @@ class Publisher:
                 async with self._client(host, port, tls) as client:
                     backoff = 0.5
                     self._set_connected(True, host, port)
-                    await client.publish(self.topic(GATEWAY_STATUS), ONLINE, qos=1, retain=True)
-                    await self._drain_while_connected(client)
-                    await client.publish(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True)
+                    await self._serve_connection(client)
                     self._flushed = True
                     self._drained.set()
                     log.info("mqtt.closed", broker=f"{host}:{port}")
@@ -97,12 +95,18 @@ class Publisher:
                 await self._clock.sleep(random.uniform(backoff / 2, backoff))
                 backoff = min(self._config.reconnect_max_s, backoff * 2)
 
-    async def _drain_while_connected(self, client: aiomqtt.Client) -> None:
-        """Drain the outbox; a broken connection ends it at once, even while idle, because
-        the message iterator raises MqttError as soon as the client is disconnected."""
+    async def _serve_connection(self, client: aiomqtt.Client) -> None:
+        """Announce `online`, drain the outbox until asked to close, announce `offline`.
+
+        A broken connection ends this at once, even while idle or waiting for a PUBACK
+        (aiomqtt does not fail a pending publish when the link drops): the watcher's message
+        iterator raises MqttError as soon as the client is disconnected, which cancels the rest.
+        """
         async with asyncio.TaskGroup() as tasks:
             watch = tasks.create_task(self._watch_connection(client))
+            await client.publish(self.topic(GATEWAY_STATUS), ONLINE, qos=1, retain=True)
             await self._drain(client)
+            await client.publish(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True)
             watch.cancel()
 
     @staticmethod
