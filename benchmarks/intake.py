@@ -57,10 +57,11 @@ import tomli_w
 
 from dropship_simulator import protocol
 from dropship_simulator.supplier_server import SupplierOrder, SupplierSimulator
-from gateway import publisher as publisher_module
-from gateway import router_actor, supplier_actor
-from gateway.config import Config, load_config
-from gateway.intake import MAX_BATCH
+from gateway.actors import router as router_actor
+from gateway.actors import supplier as supplier_actor
+from gateway.domain.intake import MAX_BATCH
+from gateway.feed import publisher as publisher_module
+from gateway.infra.config import Config, load_config
 from gateway.store.codec import po_id_for
 from gateway.store.db import Database
 from tests.harness import ROOT, Mosquitto, order_json

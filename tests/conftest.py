@@ -14,9 +14,9 @@ import aiosqlite
 import pytest
 import tomli_w
 
-from gateway.config import Config, load_config
-from gateway.plugins import load_plugins
-from gateway.runtime import Gateway
+from gateway.app.plugins import load_plugins
+from gateway.app.runtime import Gateway
+from gateway.infra.config import Config, load_config
 from tests.harness import GatewayProcess, Mosquitto
 
 WriteConfig = Callable[[dict[str, Any]], Path]

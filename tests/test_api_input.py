@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from dropship_simulator.supplier_server import SupplierSimulator
-from gateway.notices import sign
-from gateway.runtime import Gateway
+from gateway.app.runtime import Gateway
+from gateway.domain.notices import sign
 from tests.conftest import WriteConfig, base_config, start_gateway
 from tests.harness import Mosquitto, order_json, wait_for_http
 

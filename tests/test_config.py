@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_config
+from gateway.infra.config import ConfigError, load_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 

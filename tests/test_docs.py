@@ -21,19 +21,19 @@ import msgspec
 import pytest
 import yaml
 
-from gateway import adapters, hookspecs
+from gateway.actors.health_reporter import _ALERTS
+from gateway.actors.supplier_health import SupplierHealth
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
-from gateway.clock import SystemClock
-from gateway.health_reporter import _ALERTS
-from gateway.intake import order_schema
-from gateway.lifecycle import order_event_type
-from gateway.model import OrderStatus, PoStatus
-from gateway.notices import ShipmentNotice
-from gateway.plugins import AdapterRegistry
-from gateway.publisher import GATEWAY_STATUS
+from gateway.domain.intake import order_schema
+from gateway.domain.lifecycle import order_event_type
+from gateway.domain.model import OrderStatus, PoStatus
+from gateway.domain.notices import ShipmentNotice
+from gateway.feed.publisher import GATEWAY_STATUS
+from gateway.infra.clock import SystemClock
+from gateway.plugin_api import adapters, hookspecs
+from gateway.plugin_api.registry import AdapterRegistry
 from gateway.store import feed
-from gateway.supplier_health import SupplierHealth
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from dropship_http_json.adapter import HttpJsonSupplier, retry_after_seconds
 from dropship_simulator.supplier_server import SupplierSimulator
-from gateway.adapters import (
+from gateway.domain.model import Address
+from gateway.plugin_api.adapters import (
     Accepted,
     PurchaseOrderLine,
     PurchaseOrderRequest,
@@ -22,7 +23,6 @@ from gateway.adapters import (
     SupplierRejected,
     SupplierUnavailable,
 )
-from gateway.model import Address
 from tests.harness import free_port
 
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]

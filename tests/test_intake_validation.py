@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.intake import (
+from gateway.domain.intake import (
     MAX_BATCH,
     IntakeOrder,
     InvalidJson,
@@ -20,8 +20,8 @@ from gateway.intake import (
     order_schema,
     split_body,
 )
-from gateway.model import Priority
-from gateway.validation import Problem, ValidationFailed
+from gateway.domain.model import Priority
+from gateway.domain.validation import Problem, ValidationFailed
 
 MONEY_HINT = 'expected a non-negative decimal amount as a string, such as "19.90"'
 

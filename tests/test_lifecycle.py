@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.lifecycle import derive_order_status, order_event_type
-from gateway.model import OrderStatus as O
-from gateway.model import PoStatus as P
+from gateway.domain.lifecycle import derive_order_status, order_event_type
+from gateway.domain.model import OrderStatus as O
+from gateway.domain.model import PoStatus as P
 
 # (current order status, PO statuses, the order status they imply)
 TABLE = [

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.clock import FakeClock
-from gateway.logs import configure_logging
-from gateway.masking import (
+from gateway.actors.supplier_health import SupplierHealth
+from gateway.domain.masking import (
     mask_address,
     mask_event_dict,
     mask_id_number,
@@ -23,8 +22,9 @@ from gateway.masking import (
     mask_text,
     mask_value,
 )
-from gateway.model import Address
-from gateway.supplier_health import SupplierHealth
+from gateway.domain.model import Address
+from gateway.infra.clock import FakeClock
+from gateway.infra.logs import configure_logging
 
 PHONE = "13812345678"
 ID_NUMBER = "33010619900101123X"

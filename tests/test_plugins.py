@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.plugins import load_plugins
+from gateway.app.plugins import load_plugins
 from tests.harness import ROOT
 
 BROKEN = [

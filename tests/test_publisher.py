@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from gateway.clock import SystemClock
-from gateway.config import MqttSection
-from gateway.metrics import Metrics
-from gateway.publisher import Publisher
+from gateway.feed.publisher import Publisher
+from gateway.infra.clock import SystemClock
+from gateway.infra.config import MqttSection
+from gateway.infra.metrics import Metrics
+from gateway.infra.supervision import ChildSpec, ChildState, Restart, RestartPolicy, Supervisor
 from gateway.store.db import Database
-from gateway.supervision import ChildSpec, ChildState, Restart, RestartPolicy, Supervisor
 
 CONNACK = bytes([0x20, 0x02, 0x00, 0x00])
 

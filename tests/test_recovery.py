@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from dropship_simulator.supplier_server import Scripted, SupplierSimulator
-from gateway.runtime import Gateway
+from gateway.app.runtime import Gateway
 from tests.conftest import WriteConfig, base_config, start_gateway
 from tests.harness import (
     FeedCollector,

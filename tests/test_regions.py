@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.regions import (
+from gateway.domain.regions import (
     CN_NAME_BY_CODE,
     UnknownRegion,
     is_valid_region_pattern,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from gateway.intake import decode_order, normalise
-from gateway.model import Order
-from gateway.routing import Candidate, Hold, RoutePlan, RulePlanner, SupplierView
+from gateway.domain.intake import decode_order, normalise
+from gateway.domain.model import Order
+from gateway.domain.routing import Candidate, Hold, RoutePlan, RulePlanner, SupplierView
 
 
 def make_order(

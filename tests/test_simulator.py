@@ -21,11 +21,11 @@ from aiohttp import web
 
 from dropship_simulator import SimulatedShop, SupplierFleet, SupplierSimulator
 from dropship_simulator.supplier_server import Scripted
-from gateway.adapters import ChannelContext, ServiceContext, SubmitResult
-from gateway.clock import SystemClock
-from gateway.intake import decode_order
-from gateway.plugins import load_plugins
-from gateway.validation import ValidationFailed
+from gateway.app.plugins import load_plugins
+from gateway.domain.intake import decode_order
+from gateway.domain.validation import ValidationFailed
+from gateway.infra.clock import SystemClock
+from gateway.plugin_api.adapters import ChannelContext, ServiceContext, SubmitResult
 
 SECRET = "s3cret"
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.clock import FakeClock
-from gateway.supervision import (
+from gateway.infra.clock import FakeClock
+from gateway.infra.supervision import (
     ChildSpec,
     ChildState,
     ChildStatus,

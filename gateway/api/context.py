@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.clock import Clock
-from gateway.config import SupplierConfig
-from gateway.intake_service import IntakeService
-from gateway.metrics import Metrics
+from gateway.actors.intake import IntakeService
+from gateway.actors.supplier_health import SupplierHealth
+from gateway.infra.clock import Clock
+from gateway.infra.config import SupplierConfig
+from gateway.infra.metrics import Metrics
 from gateway.store.db import Database
-from gateway.supplier_health import SupplierHealth
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
 

@@ -7,15 +7,15 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from gateway.adapters import SubmitResult
+from gateway.actors.intake import IntakeClosed
 from gateway.api.context import context
 from gateway.api.errors import error_response, json_response
-from gateway.fields import AwareDatetime
-from gateway.intake import InvalidJson, split_body
-from gateway.intake_service import IntakeClosed
-from gateway.model import OrderStatus
+from gateway.domain.fields import AwareDatetime
+from gateway.domain.intake import InvalidJson, split_body
+from gateway.domain.model import OrderStatus
+from gateway.domain.validation import Problem, ValidationFailed
+from gateway.plugin_api.adapters import SubmitResult
 from gateway.store.queries import MAX_PAGE, BadCursor, OrderFilter, get_order, list_orders
-from gateway.validation import Problem, ValidationFailed
 
 JSON_TYPES = ("application/json",)
 

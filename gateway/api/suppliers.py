@@ -9,10 +9,10 @@ from aiohttp import web
 from gateway.api.context import context
 from gateway.api.errors import error_response, json_response
 from gateway.api.orders import is_json
-from gateway.model import ShipmentLine
-from gateway.notices import SIGNATURE_HEADER, ShipmentNotice, signature_valid
+from gateway.domain.model import ShipmentLine
+from gateway.domain.notices import SIGNATURE_HEADER, ShipmentNotice, signature_valid
+from gateway.domain.validation import ValidationFailed, collect_problems
 from gateway.store.shipments import ShipmentConflict, UnknownPurchaseOrder, record_shipment
-from gateway.validation import ValidationFailed, collect_problems
 
 log = structlog.get_logger(__name__)
 _notice_decoder = msgspec.json.Decoder(ShipmentNotice)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.model import Order, PoLine, ShipmentLine
+from gateway.domain.model import Order, PoLine, ShipmentLine
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 order_decoder = msgspec.json.Decoder(Order)

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgspec
 
-from gateway.lifecycle import derive_order_status, order_event_type
-from gateway.masking import mask_value
-from gateway.model import Event, OrderStatus, PoStatus
+from gateway.domain.lifecycle import derive_order_status, order_event_type
+from gateway.domain.masking import mask_value
+from gateway.domain.model import Event, OrderStatus, PoStatus
 from gateway.store.codec import encode, iso, new_id
 from gateway.store.db import Database, Tx
 

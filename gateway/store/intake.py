@@ -8,7 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from gateway.model import Order, OrderStatus
+from gateway.domain.model import Order, OrderStatus
 from gateway.store.codec import encode, iso
 from gateway.store.db import Database, Tx
 from gateway.store.feed import emit, publish_order_status

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from gateway.adapters import PurchaseOrderLine, PurchaseOrderRequest
-from gateway.model import PO_AWAITING_SUPPLIER, PoStatus
+from gateway.domain.model import PO_AWAITING_SUPPLIER, PoStatus
+from gateway.plugin_api.adapters import PurchaseOrderLine, PurchaseOrderRequest
 from gateway.store.codec import encode, iso, order_decoder, parse_iso, po_lines_decoder
 from gateway.store.db import Database, Tx
 from gateway.store.feed import emit, refresh_order_status

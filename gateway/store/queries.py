@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 
-from gateway.masking import mask_name, mask_phone
-from gateway.model import Address
+from gateway.domain.masking import mask_name, mask_phone
+from gateway.domain.model import Address
 from gateway.store.codec import (
     any_decoder,
     iso,

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import msgspec
 
-from gateway.config import CatalogEntry
-from gateway.model import OrderStatus, PoLine, PoStatus
-from gateway.routing import Candidate, Hold, Planner, SupplierView
+from gateway.domain.model import OrderStatus, PoLine, PoStatus
+from gateway.domain.routing import Candidate, Hold, Planner, SupplierView
+from gateway.infra.config import CatalogEntry
 from gateway.store.codec import encode, iso, order_decoder, po_id_for
 from gateway.store.db import Database, Tx
 from gateway.store.feed import emit, set_order_status

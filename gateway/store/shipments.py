@@ -6,11 +6,11 @@ from datetime import datetime
 
 import msgspec
 
-from gateway.model import PoStatus, Shipment, ShipmentLine
+from gateway.domain.model import PoStatus, Shipment, ShipmentLine
+from gateway.domain.validation import Problem, ValidationFailed
 from gateway.store.codec import encode, iso, new_id, po_lines_decoder
 from gateway.store.db import Database, Tx
 from gateway.store.feed import emit, refresh_order_status
-from gateway.validation import Problem, ValidationFailed
 
 
 class UnknownPurchaseOrder(LookupError):

@@ -7,8 +7,8 @@ the public plugin path is exercised by the gateway's own default adapter.
 from __future__ import annotations
 
 from dropship_http_json.adapter import HttpJsonSupplier
-from gateway.hookspecs import hookimpl
-from gateway.plugins import AdapterRegistry
+from gateway.plugin_api.hookspecs import hookimpl
+from gateway.plugin_api.registry import AdapterRegistry
 
 __version__ = "0.1.0"
 

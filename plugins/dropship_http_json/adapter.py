@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import aiohttp
 import msgspec
 
-from gateway.adapters import (
+from gateway.plugin_api.adapters import (
     Accepted,
     PurchaseOrderReport,
     PurchaseOrderRequest,

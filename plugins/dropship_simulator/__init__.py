@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from dropship_simulator.shop_channel import SimulatedShop
 from dropship_simulator.supplier_server import Scripted, SupplierSimulator
 from dropship_simulator.suppliers_service import SupplierFleet
-from gateway.hookspecs import hookimpl
+from gateway.plugin_api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from gateway.plugins import AdapterRegistry
+    from gateway.plugin_api.registry import AdapterRegistry
 
 __version__ = "0.1.0"
 

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from gateway.adapters import ChannelContext, SubmitResult
+from gateway.plugin_api.adapters import ChannelContext, SubmitResult
 
 # (province, city, districts, postal code): real places, so region mapping is exercised.
 PLACES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (

@@ -36,7 +36,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from dropship_simulator import protocol
-from gateway.regions import UnknownRegion, region_code, region_covered
+from gateway.domain.regions import UnknownRegion, region_code, region_covered
 
 log = structlog.get_logger(__name__)
 

@@ -31,7 +31,7 @@ import os
 import msgspec
 
 from dropship_simulator.supplier_server import DEFAULT_CARRIERS, SupplierSimulator
-from gateway.adapters import ServiceContext
+from gateway.plugin_api.adapters import ServiceContext
 
 
 class SupplierOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.adapters import (
+from gateway.plugin_api.adapters import (
     Accepted,
     PurchaseOrderReport,
     PurchaseOrderRequest,
     StockLevel,
     SupplierContext,
 )
-from gateway.hookspecs import hookimpl
-from gateway.plugins import AdapterRegistry
+from gateway.plugin_api.hookspecs import hookimpl
+from gateway.plugin_api.registry import AdapterRegistry
 
 __version__ = "9.9.9"
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.adapters import (
+from gateway.plugin_api.adapters import (
     Accepted,
     PurchaseOrderReport,
     PurchaseOrderRequest,
     StockLevel,
     SupplierContext,
 )
-from gateway.hookspecs import hookimpl
-from gateway.plugins import AdapterRegistry
+from gateway.plugin_api.hookspecs import hookimpl
+from gateway.plugin_api.registry import AdapterRegistry
 
 
 class HangingSupplier:

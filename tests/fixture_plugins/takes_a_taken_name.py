@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.hookspecs import hookimpl
-from gateway.plugins import AdapterRegistry
+from gateway.plugin_api.hookspecs import hookimpl
+from gateway.plugin_api.registry import AdapterRegistry
 from tests.fixture_plugins.crashing import CrashingSupplier
 
 

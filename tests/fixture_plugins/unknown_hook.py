@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.hookspecs import hookimpl
+from gateway.plugin_api.hookspecs import hookimpl
 
 
 @hookimpl

@@ -16,8 +16,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gateway.clock import Clock
-from gateway.masking import mask_text
+from gateway.domain.masking import mask_text
+from gateway.infra.clock import Clock
 
 
 class SupplierState(enum.StrEnum):

@@ -10,13 +10,13 @@ from typing import Any
 
 import structlog
 
-from gateway.bus import Mailbox, Message, SupplierHealthChanged
-from gateway.clock import Clock
+from gateway.actors.bus import Mailbox, Message, SupplierHealthChanged
+from gateway.actors.supplier_health import SupplierHealth, SupplierState
+from gateway.infra.clock import Clock
+from gateway.infra.supervision import Ready
 from gateway.store.codec import encode, new_id
 from gateway.store.db import Database, Tx
 from gateway.store.feed import alert_topic, enqueue, supplier_health_topic
-from gateway.supervision import Ready
-from gateway.supplier_health import SupplierHealth, SupplierState
 
 log = structlog.get_logger(__name__)
 

@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from gateway.config import Config, ConfigError, load_config
-from gateway.logs import configure_logging
-from gateway.plugins import load_plugins
-from gateway.publisher import broker_address
-from gateway.runtime import DATABASE_FILE, Gateway
+from gateway.app.event_loop import run_async
+from gateway.app.plugins import load_plugins
+from gateway.app.runtime import DATABASE_FILE, Gateway
+from gateway.feed.publisher import broker_address
+from gateway.infra.config import Config, ConfigError, load_config
+from gateway.infra.logs import configure_logging
 
 REFRESH_S = 2.0
 
@@ -40,8 +41,6 @@ def run_demo(duration_s: float | None, config_path: Path) -> int:
     log_path = data_dir / "gateway.log"
     with log_path.open("w", encoding="utf-8") as log_file:
         configure_logging(config.log.level, "json", log_file)
-        from gateway.cli import run_async
-
         return run_async(_demo(config, duration_s, log_path, sys.stdout))
 
 

@@ -16,8 +16,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from gateway.model import Order, OrderLine
-from gateway.regions import region_covered
+from gateway.domain.model import Order, OrderLine
+from gateway.domain.regions import region_covered
 
 Strategy = Literal["cost", "priority", "score"]
 SplitPolicy = Literal["allow", "never", "minimize"]

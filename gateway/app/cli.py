@@ -7,19 +7,20 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import msgspec
 import structlog
 
-from gateway.config import Config, ConfigError, config_path_from, load_config
-from gateway.intake import order_schema
-from gateway.logs import configure_logging
-from gateway.notices import ShipmentNotice
-from gateway.plugins import PluginSet, load_plugins
-from gateway.validation import Problem
+from gateway.app.event_loop import run_async
+from gateway.app.plugins import PluginSet, load_plugins
+from gateway.domain.intake import order_schema
+from gateway.domain.notices import ShipmentNotice
+from gateway.domain.validation import Problem
+from gateway.infra.config import Config, ConfigError, config_path_from, load_config
+from gateway.infra.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "schema":
         return cmd_schema(args.what, sys.stdout)
     if command == "demo":
-        from gateway.demo import run_demo
+        from gateway.app.demo import run_demo
 
         return run_demo(
             duration_s=args.duration, config_path=Path(args.config or "config/demo.toml")
@@ -68,16 +69,6 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("order", "shipment", "config"))
     return parser
-
-
-def run_async(coro: Coroutine[Any, Any, int]) -> int:
-    """Run on uvloop where it is installed (it is a dependency on every POSIX platform)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - Windows
-        return asyncio.run(coro)
-    result: int = uvloop.run(coro)
-    return result
 
 
 # -- check ---------------------------------------------------------------------------------------
@@ -188,7 +179,7 @@ def cmd_serve(path: Path) -> int:
 
 
 async def serve(config: Config, plugins: PluginSet) -> int:
-    from gateway.runtime import Gateway
+    from gateway.app.runtime import Gateway
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,23 +18,22 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gateway.adapters import ChannelContext, ServiceContext, SubmitResult
+from gateway.actors.bus import HEALTH, ROUTER, Bus, SupplierHealthChanged, supplier_address
+from gateway.actors.health_reporter import HealthReporter
+from gateway.actors.intake import IntakeService
+from gateway.actors.router import RouterActor
+from gateway.actors.supplier import SupplierActor
+from gateway.actors.supplier_health import SupplierHealth
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
-from gateway.bus import HEALTH, ROUTER, Bus, SupplierHealthChanged, supplier_address
-from gateway.clock import Clock, SystemClock
-from gateway.config import ChannelConfig, Config, ServiceConfig
-from gateway.embedded_broker import EmbeddedBroker
-from gateway.health_reporter import HealthReporter
-from gateway.intake_service import IntakeService
-from gateway.metrics import Metrics
-from gateway.plugins import PluginSet
-from gateway.publisher import Publisher, broker_address
-from gateway.router_actor import RouterActor
-from gateway.routing import RulePlanner, SupplierView
-from gateway.store.db import Database
-from gateway.store.routing import sync_catalog
-from gateway.supervision import (
+from gateway.app.plugins import PluginSet
+from gateway.domain.routing import RulePlanner, SupplierView
+from gateway.feed.embedded_broker import EmbeddedBroker
+from gateway.feed.publisher import Publisher, broker_address
+from gateway.infra.clock import Clock, SystemClock
+from gateway.infra.config import ChannelConfig, Config, ServiceConfig
+from gateway.infra.metrics import Metrics
+from gateway.infra.supervision import (
     ChildSpec,
     ChildState,
     ChildStatus,
@@ -43,8 +42,9 @@ from gateway.supervision import (
     RestartPolicy,
     Supervisor,
 )
-from gateway.supplier_actor import SupplierActor
-from gateway.supplier_health import SupplierHealth
+from gateway.plugin_api.adapters import ChannelContext, ServiceContext, SubmitResult
+from gateway.store.db import Database
+from gateway.store.routing import sync_catalog
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
-from gateway.bus import (
+from gateway.actors.bus import (
     SWEEP_INTERVAL_S,
     Bus,
     Mailbox,
@@ -15,13 +15,13 @@ from gateway.bus import (
     PurchaseOrdersReady,
     supplier_address,
 )
-from gateway.clock import Clock
-from gateway.metrics import Metrics
-from gateway.model import OrderStatus
-from gateway.routing import Planner, SupplierView
+from gateway.domain.model import OrderStatus
+from gateway.domain.routing import Planner, SupplierView
+from gateway.infra.clock import Clock
+from gateway.infra.metrics import Metrics
+from gateway.infra.supervision import Ready
 from gateway.store.db import Database
 from gateway.store.routing import orders_waiting_for_routing, route_orders
-from gateway.supervision import Ready
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from gateway.fields import (
+from gateway.domain.fields import (
     AwareDatetime,
     ChannelName,
     CountryCode,
@@ -24,9 +24,9 @@ from gateway.fields import (
     Quantity,
     Text,
 )
-from gateway.model import Address, Customer, Order, OrderLine, Payment, Priority
-from gateway.regions import CN_NAME_BY_CODE, UnknownRegion, region_code
-from gateway.validation import Problem, ValidationFailed, collect_problems
+from gateway.domain.model import Address, Customer, Order, OrderLine, Payment, Priority
+from gateway.domain.regions import CN_NAME_BY_CODE, UnknownRegion, region_code
+from gateway.domain.validation import Problem, ValidationFailed, collect_problems
 
 MAX_BATCH = 1000
 

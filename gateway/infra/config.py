@@ -21,7 +21,7 @@ import msgspec
 import yarl
 from msgspec import Meta
 
-from gateway.fields import (
+from gateway.domain.fields import (
     Identifier,
     Money,
     NonNegativeSeconds,
@@ -31,8 +31,8 @@ from gateway.fields import (
     Slug,
     Text,
 )
-from gateway.regions import is_valid_region_pattern
-from gateway.validation import PathPart, Problem, collect_problems
+from gateway.domain.regions import is_valid_region_pattern
+from gateway.domain.validation import PathPart, Problem, collect_problems
 
 ENV_PREFIX = "GATEWAY__"
 SECRET_PREFIX = "env:"

@@ -19,12 +19,12 @@ import aiomqtt
 import structlog
 import yarl
 
-from gateway.clock import Clock
-from gateway.config import MqttSection
-from gateway.metrics import Metrics
+from gateway.infra.clock import Clock
+from gateway.infra.config import MqttSection
+from gateway.infra.metrics import Metrics
+from gateway.infra.supervision import Ready
 from gateway.store.db import Database
 from gateway.store.feed import OutboxRow, delete_outbox_through, fetch_outbox, outbox_depth
-from gateway.supervision import Ready
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from gateway.fields import AwareDatetime, Identifier, Quantity, Text
+from gateway.domain.fields import AwareDatetime, Identifier, Quantity, Text
 
 SIGNATURE_HEADER = "X-Signature"
 SIGNATURE_SCHEME = "sha256="

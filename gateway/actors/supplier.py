@@ -22,7 +22,13 @@ from typing import Any
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from gateway.adapters import (
+from gateway.actors.bus import SWEEP_INTERVAL_S, Mailbox, Message, PurchaseOrdersReady
+from gateway.actors.supplier_health import SupplierHealth
+from gateway.infra.clock import Clock
+from gateway.infra.config import SupplierConfig
+from gateway.infra.metrics import Metrics
+from gateway.infra.supervision import Ready
+from gateway.plugin_api.adapters import (
     PurchaseOrderRequest,
     SupplierAdapter,
     SupplierAdapterFactory,
@@ -31,14 +37,8 @@ from gateway.adapters import (
     SupplierRejected,
     SupplierUnavailable,
 )
-from gateway.bus import SWEEP_INTERVAL_S, Mailbox, Message, PurchaseOrdersReady
-from gateway.clock import Clock
-from gateway.config import SupplierConfig
-from gateway.metrics import Metrics
 from gateway.store import purchase_orders as po_store
 from gateway.store.db import Database
-from gateway.supervision import Ready
-from gateway.supplier_health import SupplierHealth
 
 log = structlog.get_logger(__name__)
 

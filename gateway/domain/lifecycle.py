@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.model import PO_ACCEPTED_OR_LATER, PO_EXCEPTION, OrderStatus, PoStatus
+from gateway.domain.model import PO_ACCEPTED_OR_LATER, PO_EXCEPTION, OrderStatus, PoStatus
 
 # Statuses an order leaves only by an explicit action, never by what its POs do.
 _STICKY = (OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.RECEIVED)

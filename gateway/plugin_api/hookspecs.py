@@ -6,7 +6,7 @@ behaviour lives on the adapter objects a hook registers, and the gateway's actor
 
 A plugin module looks like::
 
-    from gateway.hookspecs import hookimpl
+    from gateway.plugin_api.hookspecs import hookimpl
 
     @hookimpl
     def dropship_gateway_register_adapters(registry):
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from gateway.plugins import AdapterRegistry
+    from gateway.plugin_api.registry import AdapterRegistry
 
 PROJECT = "dropship_gateway"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import msgspec
 import structlog
 
-from gateway.clock import Clock
+from gateway.infra.clock import Clock
 
 log = structlog.get_logger(__name__)
 

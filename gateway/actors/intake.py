@@ -6,16 +6,16 @@ from __future__ import annotations
 import msgspec
 import structlog
 
-from gateway.adapters import SubmitResult
-from gateway.bus import ROUTER, Bus, OrdersAccepted
-from gateway.clock import Clock
-from gateway.intake import InvalidJson, decode_order, normalise
-from gateway.metrics import Metrics
-from gateway.model import Order
+from gateway.actors.bus import ROUTER, Bus, OrdersAccepted
+from gateway.domain.intake import InvalidJson, decode_order, normalise
+from gateway.domain.model import Order
+from gateway.domain.validation import Problem, ValidationFailed
+from gateway.infra.clock import Clock
+from gateway.infra.metrics import Metrics
+from gateway.plugin_api.adapters import SubmitResult
 from gateway.store.codec import new_id
 from gateway.store.db import Database
 from gateway.store.intake import store_orders
-from gateway.validation import Problem, ValidationFailed
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any, Literal, TextIO
 import msgspec
 import structlog
 
-from gateway.masking import mask_event_dict
+from gateway.domain.masking import mask_event_dict
 
 LogFormat = Literal["auto", "json", "console"]
 
