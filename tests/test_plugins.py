@@ -3,6 +3,7 @@ reported against its own name and the others load."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,4 +86,43 @@ def test_check_names_the_key_of_an_adapter_no_plugin_provides(tmp_path: Path) ->
     assert result.returncode == 2
     assert result.stdout.splitlines() == [
         "suppliers[0].adapter: no supplier adapter named 'soap_xml' (loaded: http_json)"
+    ]
+
+
+def test_check_reports_an_adapters_own_option_problems_under_the_config_key(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "checked_options.py").write_text(
+        "from gateway.plugin_api import OptionProblem, hookimpl\n"
+        "def check(options):\n"
+        "    if not isinstance(options.get('folder'), str):\n"
+        "        return [OptionProblem(('folder',), 'a folder path is required')]\n"
+        "    return []\n"
+        "def explode(options):\n"
+        "    raise KeyError('x')\n"
+        "@hookimpl\n"
+        "def dropship_gateway_register_adapters(registry):\n"
+        "    registry.supplier_adapter('checked', object, check_options=check)\n"
+        "    registry.channel_adapter('exploding', object, check_options=explode)\n"
+    )
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        'gateway = { plugin_modules = ["checked_options"] }\n'
+        '[[suppliers]]\nid = "a"\nname = "A"\nadapter = "checked"\nurl = "http://x"\n'
+        'regions = ["*"]\noptions = { folder = "in" }\n'
+        '[[suppliers]]\nid = "b"\nname = "B"\nadapter = "checked"\nurl = "http://x"\n'
+        'regions = ["*"]\n'
+        '[[channels]]\nid = "c"\nadapter = "exploding"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        "suppliers[1].options.folder: a folder path is required",
+        "channels[0].options: the options check raised KeyError: 'x'",
     ]

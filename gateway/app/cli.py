@@ -84,6 +84,11 @@ def plugin_problems(config: Config, plugins: PluginSet) -> list[Problem]:
          [c.adapter for c in config.channels], registry.channel_adapters),
         ("services", "plugin", "service", [s.plugin for s in config.services], registry.services),
     ]  # fmt: skip
+    options: dict[str, list[dict[str, Any]]] = {
+        "suppliers": [dict(s.options) for s in config.suppliers],
+        "channels": [dict(c.options) for c in config.channels],
+        "services": [dict(s.options) for s in config.services],
+    }
     problems: list[Problem] = []
     for section, key, kind, names, loaded in wanted:
         available = ", ".join(sorted(loaded)) or "none"
@@ -95,6 +100,9 @@ def plugin_problems(config: Config, plugins: PluginSet) -> list[Problem]:
                         f"no {kind} named {name!r} (loaded: {available})",
                     )
                 )
+                continue
+            for found in registry.check_options(kind, name, options[section][index]):
+                problems.append(Problem((section, index, "options", *found.path), found.message))
     for info in plugins.errors:
         problems.append(Problem(("plugins", info.name), info.error or "failed"))
     return problems

@@ -46,7 +46,7 @@ from gateway.plugin_api.adapters import (
     SupplierUnavailable,
 )
 from gateway.plugin_api.hookspecs import hookimpl
-from gateway.plugin_api.registry import AdapterRegistry, PluginInfo
+from gateway.plugin_api.registry import AdapterRegistry, OptionProblem, OptionsCheck, PluginInfo
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -63,6 +63,8 @@ __all__ = [
     "OrderLine",
     "OrderNotFound",
     "OrderUpdate",
+    "OptionProblem",
+    "OptionsCheck",
     "OrderUpdates",
     "PluginInfo",
     "PluginState",
