@@ -276,8 +276,9 @@ class Ledger:
             entry["links"] = [{k.lower(): v for k, v in link.items()} for link in links]
         return entry
 
-    def save(self, form: Form, model: dict[str, Any]) -> Bill:
-        """Create (``FID`` absent or 0) or change a bill. Raises BillError."""
+    def save(self, form: Form, model: dict[str, Any], checked: bool = True) -> Bill:
+        """Create (``FID`` absent or 0) or change a bill. Raises BillError. `checked=False`
+        skips the data checks: what a data import or a customisation can leave behind."""
         now = self.now()
         bill = self.find(form, fid=model.get("FID") or model.get("fid"))
         if model.get("FID") not in (None, "", 0, "0") and bill is None:
@@ -310,7 +311,8 @@ class Ledger:
         if not entries:
             raise BillError(f"{form.title}至少需要一行分录", form.entry, 11)
         header = {**(bill.header if bill else {}), **{k.lower(): v for k, v in flat.items()}}
-        self._validate(form, header, entries, bill)
+        if checked:
+            self._validate(form, header, entries, bill)
         self._remember_names(form, flat)
         if bill is None:
             number = str(
