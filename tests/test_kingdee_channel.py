@@ -146,7 +146,8 @@ async def test_approved_sales_orders_reach_the_right_suppliers(
     await suppliers["sup-zj"].wait_for_orders(1, timeout=30)
     by_supplier = {
         sid: sorted(
-            (o.po.order_external_id, tuple(l.sku for l in o.po.lines)) for o in sim.orders.values()
+            (o.po.order_external_id, tuple(line.sku for line in o.po.lines))
+            for o in sim.orders.values()
         )
         for sid, sim in suppliers.items()
     }

@@ -45,7 +45,7 @@ async def test_wrong_credentials_are_an_auth_failure_naming_the_login(
 ) -> None:
     wrong = {"app_secret": "wrong"} if auth == "app_secret" else {"password": "wrong"}
     async with client_for(sim, auth, **wrong) as client:
-        with pytest.raises(KingdeeAuthFailed, match="LoginByAppSecret|ValidateUser"):
+        with pytest.raises(KingdeeAuthFailed, match=r"LoginByAppSecret|ValidateUser"):
             await client.execute_bill_query(*QUERY)
 
 
