@@ -217,3 +217,85 @@ async def test_bad_erp_data_is_rejected_or_held_with_the_bill_number_never_a_cra
     assert [o.po.order_external_id for o in suppliers["sup-zj"].orders.values()] == [good.number]
     assert gateway.running()
     assert set(await channel_orders(http, gateway.url)) == {unknown_sku.number, good.number}
+
+
+def taken(bill_no: str) -> Callable[[dict[str, Any]], bool]:
+    """The log line saying a page ending with `bill_no` was handed to the gateway."""
+    return event("kingdee.orders_taken", last=bill_no)
+
+
+async def test_session_loss_call_limits_and_an_erp_outage_are_survived(
+    tmp_path: Path,
+    broker: Mosquitto,
+    erp: KingdeeSimulator,
+    write_config: WriteConfig,
+    gateway_process: Callable[[Path], GatewayProcess],
+    http: aiohttp.ClientSession,
+) -> None:
+    def new_order() -> str:
+        return erp.create_sales_order(
+            customer="C", lines=[("TEA-001", 1, 10.0)], fields=RECEIVER
+        ).number
+
+    first = [new_order(), new_order()]
+    gateway = gateway_process(write_config(config(tmp_path, broker, erp, auth="app_secret")))
+    gateway.start()
+    await log_line(gateway, taken(first[-1]))
+    assert erp.logins == 1
+
+    # The session ends on the server (idle timeout, IIS recycle): one new login, no order lost.
+    erp.expire_sessions()
+    after_expiry = new_order()
+    await log_line(gateway, event("kingdee.session_lost"))
+    await log_line(gateway, taken(after_expiry))
+    assert erp.logins == 2
+
+    # A call limit: the channel pauses and carries on.
+    erp.limit_next(3)
+    after_limit = new_order()
+    await log_line(gateway, event("kingdee.call_limited"))
+    await log_line(gateway, taken(after_limit))
+    assert erp.refused_for_limit == 3
+
+    # K3Cloud down for a while: said once, said again when it is back, nothing lost.
+    erp.down = True
+    during_outage = new_order()
+    await log_line(gateway, event("kingdee.unavailable", part="intake"))
+    erp.down = False
+    await log_line(gateway, event("kingdee.back", part="intake"))
+    await log_line(gateway, taken(during_outage))
+
+    orders = await channel_orders(http, gateway.url)
+    assert set(orders) == {*first, after_expiry, after_limit, during_outage}
+    assert sum(1 for e in gateway.log_events() if e.get("event") == "kingdee.unavailable") == 1
+
+
+async def test_ten_thousand_sales_orders_are_taken_in_exactly_once_across_kill_9(
+    tmp_path: Path,
+    broker: Mosquitto,
+    erp: KingdeeSimulator,
+    write_config: WriteConfig,
+    gateway_process: Callable[[Path], GatewayProcess],
+    http: aiohttp.ClientSession,
+) -> None:
+    total = 10_000
+    numbers = [
+        erp.create_sales_order(customer="C", lines=[("TEA-001", 1, 10.0)], fields=RECEIVER).number
+        for _ in range(total)
+    ]
+    settings = config(tmp_path, broker, erp, page_size=1000)
+    # A process crash (kill -9) is what this test is about; `normal` survives it in WAL mode.
+    settings["gateway"]["sqlite_synchronous"] = "normal"
+    path = write_config(settings)
+    gateway = gateway_process(path)
+    gateway.start()
+    await log_line(
+        gateway, lambda e: e.get("event") == "kingdee.orders_taken" and e["accepted"] >= 3000, 60
+    )
+    gateway.kill()
+
+    again = gateway_process(path)
+    again.start()
+    await log_line(again, taken(numbers[-1]), timeout=120)
+    orders = await channel_orders(http, again.url)  # fails on any order taken twice
+    assert sorted(orders) == sorted(numbers)

@@ -211,10 +211,18 @@ class _Parser:
 
             return date_compare
 
+        # Fast paths for the common cases (a status code, an id), so that a query over ten
+        # thousand bills stays cheap; anything else goes through `_coerce`.
+        whole = int(literal) if isinstance(literal, Decimal) and literal == int(literal) else None
+
         def compare_row(row: Row) -> bool:
             value = row.get(key)
             if value is None:
                 return False
+            if type(value) is str and type(literal) is str:
+                return compare(value, literal)
+            if type(value) is int and whole is not None:
+                return compare(value, whole)
             a, b = _coerce(value, literal)
             return compare(a, b)
 

@@ -394,8 +394,12 @@ class KingdeeSimulator:
             order = [("fid", False)] + (
                 [(f"{form.entry.lower()}_fentryid", False)] if with_entries else []
             )
-        for key, descending in reversed(order):
-            rows.sort(key=lambda row, k=key: sort_key(row.get(k)), reverse=descending)  # type: ignore[misc]
+        if all(not descending for _, descending in order):
+            names = [key for key, _ in order]
+            rows.sort(key=lambda row: tuple(sort_key(row.get(k)) for k in names))
+        else:
+            for key, descending in reversed(order):
+                rows.sort(key=lambda row, k=key: sort_key(row.get(k)), reverse=descending)  # type: ignore[misc]
         top = int(data.get("TopRowCount") or 0)
         if top > 0:
             rows = rows[:top]
