@@ -66,6 +66,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/orders/{order_id}"): READ,
     ("GET", "/api/v1/orders/{order_id}/ship_to"): PERSONAL_DATA,
     ("GET", "/api/v1/suppliers"): READ,
+    ("GET", "/api/v1/plugins"): READ,
     ("POST", "/api/v1/suppliers/{supplier_id}/shipments"): SHIPMENT_NOTICE,
     ("POST", "/api/v1/session"): PUBLIC,
     ("GET", "/api/v1/session"): SIGNED_IN,

@@ -179,6 +179,7 @@ class Gateway:
                 metrics=self.metrics,
                 readiness=self.readiness,
                 max_body=self.config.http.max_body_bytes,
+                plugins=self.plugins.plugins,
             ),
             access=self.access,
         )
