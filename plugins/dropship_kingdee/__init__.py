@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.plugin_api import AdapterRegistry
 
 __version__ = "0.1.0"
+plugin_api_version = 2  # written for plugin API 2 (ctx.state, ctx.updates, ctx.orders)
 
 __all__ = ["KingdeeChannel", "KingdeeClient", "KingdeeOptions", "__version__", "parse_options"]
 
