@@ -12,6 +12,7 @@ from dropship_files.options import check_options
 from gateway.plugin_api import AdapterRegistry, hookimpl
 
 __version__ = "0.1.0"
+plugin_api_version = 2  # the plugin API this plugin is written for (docs/plugins.md)
 
 __all__ = ["FileExchangeSupplier", "__version__"]
 
