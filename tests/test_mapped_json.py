@@ -21,6 +21,7 @@ import pytest
 from dropship_mapped import MappedJsonSupplier
 from dropship_mapped.adapter import MappingInvalid
 from dropship_mapped.options import check_options
+from dropship_mapped.template import Compiler, TemplateError, encode_json, po_document
 from dropship_simulator.open_platform import (
     GOODS_NOT_FOUND,
     SYSTEM_BUSY,
@@ -285,7 +286,10 @@ def test_a_broken_mapping_is_refused_at_construction_naming_the_key() -> None:
 def test_check_options_names_every_problem_with_its_path() -> None:
     options = mapping(
         body={
-            "receiver": {"name": "$.ship_to.nmae", "zip": {"path": "$.ship_to.postal_code", "as": "text"}},
+            "receiver": {
+                "name": "$.ship_to.nmae",
+                "zip": {"path": "$.ship_to.postal_code", "as": "text"},
+            },
             "items": {"each": "$.lines", "item": {"goods_no": "@.skuu", "qty": "$.lines.x"}},
             "price": {"path": "$.total_cost", "decimal": "0.05"},
             "when": {"path": "$.created_at", "tz": "Beijing"},
@@ -433,3 +437,57 @@ async def test_a_gateway_sends_accepts_refuses_and_retries_by_config_alone(
     assert [a.code for a in platform.attempts if a.out_trade_no == refused_po["po_id"]] == [
         GOODS_NOT_FOUND
     ]
+
+
+# -- the template language, rendered directly ---------------------------------------------------
+
+
+def render(template: Any, *, omit_nulls: bool = False) -> Any:
+    compiler = Compiler(omit_nulls=omit_nulls)
+    node = compiler.compile(template)
+    assert compiler.problems == []
+    return json.loads(encode_json(node.render(po_document(purchase_order()), None)))
+
+
+def test_each_transform_of_the_template_language() -> None:
+    assert render(
+        {
+            "literal_dollar": {"const": "$.po_id"},
+            "unmapped_stays": {"path": "$.currency", "map": {"USD": "840"}},
+            "unmapped_default": {"path": "$.currency", "map": {"USD": "840"}, "default": "156"},
+            "mapped": {"path": "$.ship_to.region", "map": {"CN-ZJ": 33}},
+            "unix": {"path": "$.created_at", "date": "unix"},
+            "iso_utc": {"path": "$.created_at", "date": "iso", "tz": "+00:00"},
+            "cents": {"path": "$.lines[0].unit_cost", "decimal": "0.01"},
+            "whole": {"path": "$.total_quantity", "as": "string"},
+            "total": {"path": "$.total_cost", "decimal": "0.01", "as": "number"},
+            "first_sku": "$.lines[0].sku",
+            "missing_line": "$.lines[5].sku",
+            "joined": {"join": ["$.ship_to.city", "$.ship_to.id_number", "$.ship_to.district"]},
+            "skus": {"each": "$.lines", "item": "@.sku"},
+            "fixed": [1, True, "x"],
+        }
+    ) == {
+        "literal_dollar": "$.po_id",
+        "unmapped_stays": "CNY",
+        "unmapped_default": "156",
+        "mapped": 33,
+        "unix": 1795399200,
+        "iso_utc": "2026-11-23T02:00:00+00:00",
+        "cents": "18.50",
+        "whole": "3",
+        "total": 47.0,
+        "first_sku": "TEA-001",
+        "missing_line": None,
+        "joined": "杭州市 西湖区",  # the empty ID number is left out, not joined as ""
+        "skus": ["TEA-001", "CUP-002"],
+        "fixed": [1, True, "x"],
+    }
+    assert render({"gone": "$.ship_to.id_number", "kept": 0}, omit_nulls=True) == {"kept": 0}
+
+
+def test_a_transform_that_meets_the_wrong_value_fails_the_po_naming_the_key() -> None:
+    compiler = Compiler()
+    node = compiler.compile({"receiver": {"name": {"path": "$.ship_to.name", "decimal": "1"}}})
+    with pytest.raises(TemplateError, match=r"receiver\.name: decimal of a value"):
+        node.render(po_document(purchase_order()), None)

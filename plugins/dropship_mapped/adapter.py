@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 import structlog
 
-from dropship_mapped.options import Auth, CompiledMapping, compile_options
+from dropship_mapped.options import Auth, compile_options
 from dropship_mapped.template import (
     TemplateError,
     encode_json,

@@ -203,7 +203,8 @@ def _auth_problems(auth: Auth | None) -> list[OptionProblem]:
         if "nonce" in names and not auth.nonce_header:
             problems.append(
                 OptionProblem(
-                    ("auth", "nonce_header"), "the payload signs {nonce}: name the header that sends it"
+                    ("auth", "nonce_header"),
+                    "the payload signs {nonce}: name the header that sends it",
                 )
             )
     return problems

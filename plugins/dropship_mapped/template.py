@@ -111,8 +111,7 @@ def po_document(po: PurchaseOrderRequest) -> dict[str, Any]:
         for line in po.lines
     ]
     costs = [
-        line.unit_cost * line.quantity if line.unit_cost is not None else None
-        for line in po.lines
+        line.unit_cost * line.quantity if line.unit_cost is not None else None for line in po.lines
     ]
     return {
         "po_id": po.po_id,
@@ -218,8 +217,9 @@ class Value(Node):
     def render(self, document: Any, item: Any) -> Any:
         value = read_path(document if self.root == "$" else item, self.parts)
         if self.mapping is not None and value is not None:
-            key = _text(value)
-            value = self.mapping[key] if key in self.mapping else self.default
+            # A value the map does not list becomes `default`, or stays as it is without one.
+            fallback = value if self.default is None else self.default
+            value = self.mapping.get(_text(value), fallback)
         if value is None:
             value = self.default
         if value is None:
