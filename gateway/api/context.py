@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from gateway.actors.supplier_health import SupplierHealth
 from gateway.infra.clock import Clock
 from gateway.infra.config import SupplierConfig
 from gateway.infra.metrics import Metrics
+from gateway.plugin_api.registry import PluginInfo
 from gateway.store.db import Database
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
@@ -30,6 +31,7 @@ class ApiContext:
     readiness: Readiness
     max_body: int
     order_actions: OrderActions
+    plugins: Sequence[PluginInfo] = ()  # as loaded at start-up, failures included
 
 
 CONTEXT = web.AppKey("context", ApiContext)

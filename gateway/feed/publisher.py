@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-import ssl
 
 import aiomqtt
 import structlog
@@ -28,6 +27,7 @@ from gateway.infra.clock import Clock
 from gateway.infra.config import MqttSection
 from gateway.infra.metrics import Metrics
 from gateway.infra.supervision import Ready
+from gateway.infra.tls import mqtt_client_context
 from gateway.store import events
 from gateway.store.db import Database
 
@@ -57,7 +57,7 @@ class Publisher:
         self._clock = clock
         self._metrics = metrics
         self._work = asyncio.Event()
-        self._work.set()  # whatever the outbox holds at start-up goes first
+        self._work.set()  # whatever the log holds past our position at start-up goes first
         self._closing = False
         self._drained = asyncio.Event()  # the publisher is done (flushed or gave up)
         self._flushed = False
@@ -91,7 +91,7 @@ class Publisher:
                 backoff = min(self._config.reconnect_max_s, backoff * 2)
 
     async def _serve_connection(self, client: aiomqtt.Client) -> None:
-        """Announce `online`, drain the outbox until asked to close, announce `offline`.
+        """Announce `online`, follow the log until asked to close, announce `offline`.
 
         A broken connection ends this at once, even while idle or waiting for a PUBACK
         (aiomqtt does not fail a pending publish when the link drops): the watcher's message
@@ -117,7 +117,7 @@ class Publisher:
             username=self._config.username,
             password=self._config.password,
             keepalive=self._config.keepalive_s,
-            tls_context=ssl.create_default_context() if tls else None,
+            tls_context=mqtt_client_context(self._config) if tls else None,
             will=aiomqtt.Will(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True),
             timeout=10,
         )
@@ -158,7 +158,7 @@ class Publisher:
             self._metrics.outbox_depth.set(batch.head - position)
 
     async def flush(self, timeout_s: float) -> bool:
-        """Publish what the outbox holds, then `offline`, within `timeout_s`. True if done."""
+        """Publish what the log holds, then `offline`, within `timeout_s`. True if done."""
         self._closing = True
         self._work.set()
         try:

@@ -17,6 +17,7 @@ from gateway.plugin_api import (
     hookimpl,
 )
 
+plugin_api_version = 2
 CALLS: Counter[str] = Counter()
 
 
