@@ -14,13 +14,15 @@ from tests.harness import ROOT, free_port
 
 
 def test_the_demo_shows_orders_flowing_and_stops_cleanly(tmp_path: Path) -> None:
-    http, mqtt = free_port(), free_port()
+    http, mqtt, erp = free_port(), free_port(), free_port()
     supplier_ports = [free_port() for _ in range(5)]
     env = {
         **os.environ,
         "GATEWAY__HTTP__PORT": str(http),
         "GATEWAY__MQTT__EMBEDDED_LISTEN": f"127.0.0.1:{mqtt}",
         "GATEWAY__SERVICES__0__OPTIONS__GATEWAY_URL": f"http://127.0.0.1:{http}",
+        "GATEWAY__SERVICES__1__OPTIONS__PORT": str(erp),
+        "GATEWAY__CHANNELS__0__OPTIONS__URL": f"http://127.0.0.1:{erp}/k3cloud/",
     }
     for index, port in enumerate(supplier_ports):
         env[f"GATEWAY__SUPPLIERS__{index}__URL"] = f"http://127.0.0.1:{port}"
@@ -49,7 +51,7 @@ def test_the_demo_shows_orders_flowing_and_stops_cleanly(tmp_path: Path) -> None
     assert f"mqtt://127.0.0.1:{mqtt}" in out
     totals = [int(n) for n in re.findall(r"\] orders (\d+) \(", out)]
     assert totals, out
-    assert totals[-1] >= 100, out  # the shop feeds 20 orders a second
+    assert totals[-1] >= 100, out  # the ERP approves 20 sales orders a second
     assert re.search(r"sup-fast\s+up", out), out
     shipped = [int(n) for n in re.findall(r"shipped\s+(\d+)", out)]
     assert max(shipped) > 0, out  # suppliers' signed shipment notices came back

@@ -14,15 +14,16 @@ write-back looks it up by that reference, so an update delivered again after a c
 bill it made the first time and only finishes what is left (Submit, Audit). The bill numbers
 are kept in the channel's state (``po:<po_id>``, ``shipment:<shipment_id>``).
 
-K3Cloud refusing a write (``IsSuccess = false``: an unknown supplier number, a quantity beyond
-what is left to ship) is logged as ``kingdee.writeback_refused`` with K3Cloud's message and
-kept in state (``refused:<po or shipment id>``); the other orders carry on. An unreachable
-server or a call limit is waited out, and the update is tried again.
+K3Cloud refusing a document (``IsSuccess = false``: an unknown supplier number, a quantity
+beyond what is left to ship) is logged as ``kingdee.writeback_refused`` with K3Cloud's message
+and kept in state (``refused:<po or shipment id>``); the other documents carry on. An
+unreachable server or a call limit is waited out, and the update is tried again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -78,16 +79,16 @@ class WriteBack:
                         await self.apply(update)
                         outage.succeeded()
                         break
-                    except KingdeeBusinessError as error:
-                        await self._refused(update, error)
-                        break
                     except KingdeeError as error:
+                        # Unreachable, a call limit, or a lookup K3Cloud refuses (a field key in
+                        # the config it does not know): the same update is tried again later.
                         await self._ctx.clock.sleep(outage.failed(error))
             if batch:
                 await self._updates.ack(batch[-1].seq)
 
     async def apply(self, update: OrderUpdate) -> None:
-        """Write one update back; raises the client's errors."""
+        """Write one update back; raises the client's errors but K3Cloud refusing a document,
+        which is recorded and logged, so that the other documents carry on."""
         if update.po_id is None or not (
             update.type == "po.accepted" or update.type in SHIPPED_TYPES
         ):
@@ -99,18 +100,48 @@ class WriteBack:
         if po is None:
             return
         if self._options.purchase_order.enabled:
-            await self._purchase_order(order, po)
+            await self._document(order, po.po_id, self._purchase_order(order, po))
         if update.type in SHIPPED_TYPES and self._options.outstock.enabled:
             for shipment in po.shipments:
-                await self._outstock(order, po, shipment)
+                await self._document(
+                    order, shipment.shipment_id, self._outstock(order, po, shipment), po.po_id
+                )
+
+    async def _document(
+        self, order: ChannelOrder, key: str, write: Coroutine[Any, Any, None], po_id: str = ""
+    ) -> None:
+        """Run one document's write; K3Cloud refusing it is recorded under `refused:<key>`
+        and not tried again (a person fixes the data or the config)."""
+        if await self._state.get(f"refused:{key}") is not None:
+            write.close()
+            return
+        try:
+            await write
+        except KingdeeBusinessError as error:
+            self.refused += 1
+            await self._state.set(
+                f"refused:{key}",
+                json.dumps(
+                    {"operation": error.operation, "message": error.message}, ensure_ascii=False
+                ),
+            )
+            self._log.error(
+                "kingdee.writeback_refused",
+                order_id=order.order.order_id,
+                sales_order=order.order.external_id,
+                po_id=po_id or key,
+                document=key,
+                operation=error.operation,
+                msg_code=error.msg_code,
+                erp_message=error.message,
+            )
 
     # -- purchase orders -----------------------------------------------------------------------
 
-    async def _purchase_order(self, order: ChannelOrder, po: PurchaseOrder) -> str:
+    async def _purchase_order(self, order: ChannelOrder, po: PurchaseOrder) -> None:
         key = f"po:{po.po_id}"
-        done = await self._state.get(key)
-        if done is not None:
-            return done
+        if await self._state.get(key) is not None:
+            return
         settings = self._options.purchase_order
         reference = f"dropship-gateway:{po.po_id}"
         found = await self._find(PURCHASE_ORDER, reference)
@@ -152,15 +183,12 @@ class WriteBack:
             po_id=po.po_id,
             bill_no=number,
         )
-        return number
 
     # -- outbound bills ------------------------------------------------------------------------
 
     async def _outstock(self, order: ChannelOrder, po: PurchaseOrder, shipment: Shipment) -> None:
         key = f"shipment:{shipment.shipment_id}"
         if await self._state.get(key) is not None:
-            return
-        if await self._state.get(f"refused:{shipment.shipment_id}") is not None:
             return
         settings = self._options.outstock
         reference = f"dropship-gateway:{shipment.shipment_id}"
@@ -258,22 +286,3 @@ class WriteBack:
     def _today(self, moment: datetime | None = None) -> str:
         when = (moment or self._ctx.clock.now()).astimezone(self._options.zone)
         return when.strftime("%Y-%m-%d")
-
-    async def _refused(self, update: OrderUpdate, error: KingdeeBusinessError) -> None:
-        self.refused += 1
-        await self._state.set(
-            f"refused:{update.po_id}:{update.type}",
-            json.dumps(
-                {"operation": error.operation, "message": error.message}, ensure_ascii=False
-            ),
-        )
-        self._log.error(
-            "kingdee.writeback_refused",
-            order_id=update.order_id,
-            sales_order=update.external_id,
-            po_id=update.po_id,
-            update=update.type,
-            operation=error.operation,
-            msg_code=error.msg_code,
-            erp_message=error.message,
-        )

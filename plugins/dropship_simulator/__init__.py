@@ -10,7 +10,10 @@ the demo works, that path works.
 - service ``supplier_fleet`` (`SupplierFleet`): several `SupplierSimulator` HTTP servers that
   speak the supplier protocol of CONTRACT §5 and send signed shipment notices back;
 - service ``file_supplier`` (`FileSupplier`): a supplier trading CSV files over SFTP, for the
-  ``file_exchange`` adapter.
+  ``file_exchange`` adapter;
+- service ``kingdee_erp`` (`KingdeeErp`): a simulated Kingdee Cloud Galaxy (K3Cloud) account
+  (`dropship_simulator.kingdee`) in which sales orders are approved at a steady pace, for the
+  ``kingdee`` channel: the demo's ERP.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dropship_simulator.file_supplier import FileSupplier, FileSupplierSimulator
+from dropship_simulator.kingdee.erp_service import KingdeeErp
 from dropship_simulator.shop_channel import SimulatedShop
 from dropship_simulator.supplier_server import Scripted, SupplierSimulator
 from dropship_simulator.suppliers_service import SupplierFleet
@@ -45,3 +49,4 @@ def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
     registry.channel_adapter("simulated_shop", SimulatedShop)
     registry.service("supplier_fleet", SupplierFleet)
     registry.service("file_supplier", FileSupplier)
+    registry.service("kingdee_erp", KingdeeErp)

@@ -101,6 +101,7 @@ class KingdeeSimulator:
         self.refused_for_limit = 0
         self._recent_calls: collections.deque[float] = collections.deque()
         self._limit_next = 0
+        self._down_after: tuple[str, str] | None = None
         self._last_stamp: datetime | None = None
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
@@ -196,6 +197,11 @@ class KingdeeSimulator:
         count = len(self.sessions)
         self.sessions.clear()
         return count
+
+    def go_down_after(self, method: str, form_id: str) -> None:
+        """Answer the next `method` call on `form_id` (e.g. a Save of PUR_PurchaseOrder), then go
+        down: the caller has made a bill and cannot finish what follows (Submit, Audit)."""
+        self._down_after = (method, form_id.lower())
 
     def limit_next(self, n: int) -> None:
         """The next `n` calls are refused with MsgCode 14, whatever the configured limit."""
@@ -362,7 +368,10 @@ class KingdeeSimulator:
             handler = _HANDLERS.get(method)
             if handler is None:
                 return fail(f"方法 {method} 不存在", msg_code=4)
-            return handler(self, form_id, data)
+            answer = handler(self, form_id, data)
+            if self._down_after == (method, (form_id or "").lower()):
+                self._down_after, self.down = None, True
+            return answer
         except BillError as error:
             return fail(error.message, error.field_name, error.msg_code)
         except FilterError as error:
