@@ -14,6 +14,8 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
+from gateway.app.backup_cmd import add_parser as backup_command
+from gateway.app.backup_cmd import cmd_backup
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
 from gateway.app.token_cmd import add_parser as token_commands
@@ -49,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_plugins(path, sys.stdout)
     if command == "token":
         return cmd_token(args, path, sys.stdout, sys.stderr)
+    if command == "backup":
+        return cmd_backup(args, path, sys.stdout, sys.stderr)
     return cmd_serve(path)
 
 
@@ -73,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("order", "shipment", "config"))
     token_commands(commands)
+    backup_command(commands)
     return parser
 
 
