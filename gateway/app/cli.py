@@ -18,6 +18,8 @@ from gateway.app.backup_cmd import add_parser as backup_command
 from gateway.app.backup_cmd import cmd_backup
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
+from gateway.app.preview_cmd import add_parser as preview_commands
+from gateway.app.preview_cmd import cmd_preview
 from gateway.app.token_cmd import add_parser as token_commands
 from gateway.app.token_cmd import cmd_token
 from gateway.domain.intake import order_schema
@@ -53,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_token(args, path, sys.stdout, sys.stderr)
     if command == "backup":
         return cmd_backup(args, path, sys.stdout, sys.stderr)
+    if command == "preview":
+        return cmd_preview(args, path, sys.stdout, sys.stderr)
     return cmd_serve(path)
 
 
@@ -78,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("what", choices=("order", "shipment", "config"))
     token_commands(commands)
     backup_command(commands)
+    preview_commands(commands)
     return parser
 
 
