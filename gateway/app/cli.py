@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
+from gateway.app import plugin_scaffold
 from gateway.app.backup_cmd import add_parser as backup_command
 from gateway.app.backup_cmd import cmd_backup
 from gateway.app.event_loop import run_async
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "schema":
         return cmd_schema(args.what, sys.stdout)
+    if command == "plugin":
+        return plugin_scaffold.main(args, sys.stdout)
     if command == "demo":
         from gateway.app.demo import run_demo
 
@@ -83,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     token_commands(commands)
     backup_command(commands)
     preview_commands(commands)
+    plugin_scaffold.add_parser(commands)
     return parser
 
 
