@@ -206,6 +206,13 @@ CHANNEL_RULES: tuple[Rule, ...] = (
         "one bad order would otherwise block every order behind it",
     ),
     Rule(
+        "channel.intake_busy",
+        "When `ctx.submit` raises `IntakeBusy`, the channel confirms nothing, waits "
+        "`retry_after_s` on `ctx.clock` and submits the orders again.",
+        "the gateway's store is behind: a crash restarts the channel into the same wall, and a "
+        "confirmation loses the orders",
+    ),
+    Rule(
         "channel.source_away",
         "When the source is away the channel keeps running (no crash, one log line) and takes "
         "the orders in once it is back.",
