@@ -64,6 +64,8 @@ class Gateway:
     def __init__(self, config: Config, plugins: PluginSet, clock: Clock | None = None) -> None:
         self.config = config
         self.plugins = plugins
+        # A plugin's actor that is not ready within this long does not hold up the rest.
+        self._plugin_start_s = config.gateway.plugin_timeout_s
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
         self.bus = Bus()
@@ -175,7 +177,7 @@ class Gateway:
                 StoredPluginState(self.db, f"supplier:{supplier.id}", self.clock),
             )
             self.supplier_actors[supplier.id] = actor
-            await start(ChildSpec(f"supplier:{supplier.id}", actor.run))
+            await start(ChildSpec(f"supplier:{supplier.id}", actor.run), self._plugin_start_s)
         router = RouterActor(
             self.db,
             self.bus.mailbox(ROUTER),
@@ -260,7 +262,7 @@ class Gateway:
             ready()
             await instance.run(context)
 
-        await self.supervisor.start_child(ChildSpec(name, run))
+        await self.supervisor.start_child(ChildSpec(name, run), self._plugin_start_s)
 
     async def _watch_unserved_suppliers(self) -> None:
         """POs waiting for a supplier no actor will serve (disabled, removed from the config,
