@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +11,8 @@ from aiohttp import web
 from gateway.actors.intake import IntakeService
 from gateway.actors.supplier_health import SupplierHealth
 from gateway.infra.clock import Clock
-from gateway.infra.config import SupplierConfig
+from gateway.infra.config import HttpSection, SupplierConfig
+from gateway.infra.logs import LogThrottle
 from gateway.infra.metrics import Metrics
 from gateway.store.db import Database
 
@@ -28,6 +29,9 @@ class ApiContext:
     metrics: Metrics
     readiness: Readiness
     max_body: int
+    http: HttpSection = field(default_factory=HttpSection)
+    # Bad notice signatures: logged once a minute per supplier, however many arrive.
+    signature_log: LogThrottle = field(default_factory=LogThrottle)
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from gateway.actors.intake import IntakeClosed
+from gateway.api.body import read_body
 from gateway.api.context import context
 from gateway.api.errors import error_response, json_response
 from gateway.domain.fields import AwareDatetime
 from gateway.domain.intake import InvalidJson, split_body
 from gateway.domain.model import OrderStatus
-from gateway.domain.validation import Problem, ValidationFailed
+from gateway.domain.validation import Problem, ValidationFailed, quote
 from gateway.plugin_api.adapters import SubmitResult
-from gateway.store.queries import MAX_PAGE, BadCursor, OrderFilter, get_order, list_orders
+from gateway.store.queries import (
+    MAX_PAGE,
+    BadCursor,
+    OrderFilter,
+    decode_cursor,
+    get_order,
+    list_orders,
+)
 
 JSON_TYPES = ("application/json",)
 
@@ -33,7 +42,7 @@ async def post_orders(request: web.Request) -> web.Response:
         return error_response(
             415, "unsupported_media_type", "send the order as Content-Type: application/json"
         )
-    body = await request.read()
+    body = await read_body(request)
     try:
         batch = split_body(body)
     except InvalidJson as error:
@@ -109,7 +118,7 @@ def _validation_error(message: str, problems: list[Problem]) -> web.Response:
 async def get_one(request: web.Request) -> web.Response:
     order = await get_order(context(request).db, request.match_info["order_id"])
     if order is None:
-        return error_response(404, "not_found", f"no order {request.match_info['order_id']!r}")
+        return error_response(404, "not_found", f"no order {quote(request.match_info['order_id'])}")
     return json_response(order)
 
 
@@ -117,19 +126,14 @@ async def get_many(request: web.Request) -> web.Response:
     query, problems = _parse_filter(request)
     if problems:
         return error_response(400, "invalid_query", "the query is not valid", problems)
-    try:
-        items, next_cursor = await list_orders(context(request).db, query)
-    except BadCursor as error:
-        return error_response(
-            400,
-            "invalid_query",
-            "the query is not valid",
-            [{"path": "query.cursor", "message": str(error)}],
-        )
+    items, next_cursor = await list_orders(context(request).db, query)
     return json_response({"orders": items, "next_cursor": next_cursor})
 
 
 _STATUSES = {s.value for s in OrderStatus}
+
+
+_DIGITS = re.compile(r"[0-9]{1,4}")
 
 
 def _parse_filter(request: web.Request) -> tuple[OrderFilter, list[dict[str, str]]]:
@@ -138,34 +142,41 @@ def _parse_filter(request: web.Request) -> tuple[OrderFilter, list[dict[str, str
     statuses = tuple(s for s in params.get("status", "").split(",") if s)
     unknown = [s for s in statuses if s not in _STATUSES]
     if unknown:
+        shown = ", ".join(quote(s) for s in unknown[:5]) + (", …" if len(unknown) > 5 else "")
         problems.append(
             {
                 "path": "query.status",
-                "message": f"unknown status {', '.join(unknown)}; "
-                f"one of {', '.join(sorted(_STATUSES))}",
+                "message": f"unknown status {shown}; one of {', '.join(sorted(_STATUSES))}",
             }
         )
     limit = 50
     if "limit" in params:
         text = params["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        # ASCII digits only: `²` and `①` are digits to str.isdigit but not to int().
+        if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
             problems.append({"path": "query.limit", "message": f"expected 1 to {MAX_PAGE}"})
         else:
             limit = int(text)
     since = None
-    if params.get("since"):
+    if "since" in params:
         try:
             since = msgspec.convert(params["since"], AwareDatetime)
         except msgspec.ValidationError:
             problems.append(
                 {"path": "query.since", "message": "expected an RFC 3339 time with a timezone"}
             )
+    cursor = params.get("cursor")
+    if cursor:  # empty: the first page
+        try:
+            decode_cursor(cursor)
+        except BadCursor as error:
+            problems.append({"path": "query.cursor", "message": str(error)})
     query = OrderFilter(
         status=statuses,
         supplier=params.get("supplier") or None,
         channel=params.get("channel") or None,
         since=since,
         limit=limit,
-        cursor=params.get("cursor") or None,
+        cursor=cursor or None,
     )
     return query, problems

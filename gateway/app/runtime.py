@@ -26,6 +26,7 @@ from gateway.actors.supplier import SupplierActor
 from gateway.actors.supplier_health import SupplierHealth
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
+from gateway.api.server import GatewayRunner
 from gateway.app.plugins import PluginSet
 from gateway.domain.routing import RulePlanner, SupplierView
 from gateway.feed.embedded_broker import EmbeddedBroker
@@ -57,7 +58,7 @@ class Gateway:
         self.config = config
         self.plugins = plugins
         self.clock: Clock = clock or SystemClock()
-        self.metrics = Metrics()
+        self.metrics = Metrics(channels=[c.id for c in config.channels] + config.metrics.channels)
         self.bus = Bus()
         self.db = Database(
             Path(config.gateway.data_dir) / DATABASE_FILE,
@@ -172,9 +173,10 @@ class Gateway:
                 metrics=self.metrics,
                 readiness=self.readiness,
                 max_body=self.config.http.max_body_bytes,
+                http=self.config.http,
             )
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = GatewayRunner(app, self.config.http)  # connection limits, timeouts
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
         await site.start()

@@ -67,3 +67,22 @@ def configure_logging(
     root.setLevel(numeric_level)
     for name, quiet_level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(quiet_level, numeric_level))
+
+
+class LogThrottle:
+    """At most one log line per key and interval, for events a client can repeat at will (a
+    bad signature): the first is logged, then one line per interval with how many were not."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def allow(self, key: str, now: float) -> int | None:
+        """None to stay quiet; else how many were suppressed since the last line."""
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._suppressed.pop(key, 0)

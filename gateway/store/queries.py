@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 from typing import Any
 
@@ -137,7 +138,8 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadCursor("not a cursor this API returned") from None
-    if not text.startswith("s") or not text[1:].isdigit():
+    # ASCII digits within SQLite's integer range: `s①` or `s` + 30 digits is not ours.
+    if not re.fullmatch(r"s[0-9]{1,18}", text):
         raise BadCursor("not a cursor this API returned")
     return int(text[1:])
 
