@@ -14,6 +14,7 @@ from gateway.api.context import context
 from gateway.api.errors import error_response, json_response
 from gateway.domain.fields import AwareDatetime
 from gateway.domain.intake import InvalidJson, split_body
+from gateway.domain.masking import mask_text, mask_value
 from gateway.domain.model import OrderStatus
 from gateway.domain.validation import Problem, ValidationFailed, quote
 from gateway.plugin_api.adapters import SubmitResult
@@ -119,7 +120,20 @@ async def get_one(request: web.Request) -> web.Response:
     order = await get_order(context(request).db, request.match_info["order_id"])
     if order is None:
         return error_response(404, "not_found", f"no order {quote(request.match_info['order_id'])}")
-    return json_response(order)
+    return json_response(_free_text_masked(order))
+
+
+def _free_text_masked(order: dict[str, Any]) -> dict[str, Any]:
+    """What suppliers wrote (a refusal may quote the customer's name, street and phone) goes
+    out through the masking like a log line does."""
+    if isinstance(order.get("hold_detail"), str):
+        order["hold_detail"] = mask_text(order["hold_detail"])
+    for po in order.get("purchase_orders", []):
+        if isinstance(po.get("message"), str):
+            po["message"] = mask_text(po["message"])
+    for event in order.get("timeline", []):
+        event["data"] = mask_value(None, event.get("data"))
+    return order
 
 
 async def get_many(request: web.Request) -> web.Response:

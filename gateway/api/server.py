@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiohttp import web
@@ -88,9 +88,14 @@ class GatewayRequestHandler(RequestHandler):
         server = self._manager
         if server is not None and len(server.connections) >= self._limits.max_connections:
             self._refused = True
-            assert isinstance(transport, asyncio.Transport)
-            transport.write(_TOO_MANY)
-            transport.close()
+            writable = cast(asyncio.WriteTransport, transport)  # uvloop's is not a subclass
+            writable.write(_TOO_MANY)
+            # Half-close and drop what the client still sends for a moment before closing:
+            # closing with its request unread would reset the connection, and the client
+            # would see a reset instead of the 503.
+            if writable.can_write_eof():
+                writable.write_eof()
+            self._head_timer = self._loop.call_later(LINGER_S, writable.close)
             log.warning("http.connection_refused", limit=self._limits.max_connections)
             return
         super().connection_made(transport)
@@ -104,14 +109,14 @@ class GatewayRequestHandler(RequestHandler):
         if self._refused:
             return
         super().data_received(data)
-        # Waiting for a request while bytes have come: a head is arriving. It has
-        # header_timeout_s from its first byte; a complete head stops the clock.
-        waiting = self._waiter is not None and not self._waiter.done()
-        if waiting and self._head_timer is None and not self._force_close:
+        # Bytes came, no request is complete and none is being handled: a head is arriving.
+        # It has header_timeout_s from its first byte; a complete head stops the clock.
+        arriving = not self._messages and not self._request_in_progress
+        if arriving and self._head_timer is None and not self._force_close:
             self._head_timer = self._loop.call_later(
                 self._limits.header_timeout_s, self._head_timed_out
             )
-        elif not waiting:
+        elif not arriving:
             self._cancel_head_timer()
 
     def _cancel_head_timer(self) -> None:
@@ -121,7 +126,9 @@ class GatewayRequestHandler(RequestHandler):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._waiter is None or self._waiter.done() or self.transport is None:
+        # Still no complete request (the connection is waiting for one): the head is late.
+        waiting = self._waiter is not None and not self._waiter.done()
+        if not waiting or self._messages or self.transport is None:
             return
         log.info("http.header_timeout", timeout_s=self._limits.header_timeout_s)
         self.transport.write(

@@ -120,18 +120,21 @@ def order_schema() -> dict[str, Any]:
 def split_body(body: bytes) -> list[msgspec.Raw] | None:
     """The orders of a batch body (`{"orders": [...]}`), or None when the body is one order.
 
-    Raises InvalidJson for a body that does not parse, ValidationFailed for a malformed batch.
-    The orders themselves are not judged here: `decode_order` does that, one at a time.
+    Raises InvalidJson for a body that does not parse (or nests too deeply), ValidationFailed
+    for a malformed batch. The orders of a batch are not judged here: `decode_order` does that,
+    one at a time, and one too deep is that order's problem alone.
     """
     try:
         envelope = _envelope_decoder.decode(body)
-    except msgspec.ValidationError:
-        return None  # not an object: one (invalid) order, reported by decode_order
+    except msgspec.ValidationError:  # not an object: one (invalid) order, if it is JSON
+        _check_json(body)
+        return None
     except msgspec.DecodeError as error:
         raise InvalidJson(str(error)) from None
     except RecursionError:
         raise InvalidJson(TOO_DEEP) from None
     if "orders" not in envelope:
+        _check_json(body)
         return None
     problems = [Problem((key,), "unknown field") for key in envelope if key != "orders"]
     try:
@@ -142,6 +145,18 @@ def split_body(body: bytes) -> list[msgspec.Raw] | None:
     if problems:
         raise ValidationFailed(problems)
     return orders
+
+
+def _check_json(body: bytes) -> None:
+    """Raise InvalidJson unless `body` is JSON within MAX_JSON_DEPTH, without building it."""
+    if exceeds_depth(body):
+        raise InvalidJson(TOO_DEEP)
+    try:
+        _raw_decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise InvalidJson(str(error)) from None
+    except RecursionError:
+        raise InvalidJson(TOO_DEEP) from None
 
 
 def decode_order(raw: bytes | msgspec.Raw) -> IntakeOrder:
