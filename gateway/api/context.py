@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from gateway.infra.clock import Clock
 from gateway.infra.config import HttpSection, SupplierConfig
 from gateway.infra.logs import LogThrottle
 from gateway.infra.metrics import Metrics
+from gateway.plugin_api.registry import PluginInfo
 from gateway.store.db import Database
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
@@ -29,6 +30,7 @@ class ApiContext:
     metrics: Metrics
     readiness: Readiness
     max_body: int
+    plugins: Sequence[PluginInfo] = ()  # as loaded at start-up, failures included
     http: HttpSection = field(default_factory=HttpSection)
     # Bad notice signatures: logged once a minute per supplier, however many arrive.
     signature_log: LogThrottle = field(default_factory=LogThrottle)
