@@ -522,17 +522,24 @@ async def test_carrier_codes_are_one_carrier_whatever_their_spelling(
     assert view["status"] == "partially_shipped"
 
 
-async def test_a_shipped_at_from_1970_or_9999_is_refused(
+async def test_a_shipped_at_before_the_po_or_in_the_future_is_refused(
     http: aiohttp.ClientSession, gateway: GatewayProcess
 ) -> None:
     _, po_id = await placed_po(http, gateway, "sup-a", "SO-WHEN")
-    for shipped_at in ("1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+    yesterday = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86400))
+    tomorrow = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+    for shipped_at in ("1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", yesterday, tomorrow):
         body = notice(po_id, shipped_at=shipped_at)
         status, answer = await call(
             http, gateway, "POST", shipments("sup-a"), body, signed(SECRET, body)
         )
-        assert status == 422, answer
+        assert status == 422, (shipped_at, answer)
         assert list(details(answer)) == ["$.shipped_at"]
+    body = notice(po_id, shipped_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    status, answer = await call(
+        http, gateway, "POST", shipments("sup-a"), body, signed(SECRET, body)
+    )
+    assert status == 201, answer
 
 
 def metric(text: str, name: str, **labels: str) -> float:

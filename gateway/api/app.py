@@ -29,6 +29,7 @@ def build_app(ctx: ApiContext, *, access: AccessControl | None) -> web.Applicati
         ("POST", f"{PREFIX}/orders", orders.post_orders),
         ("GET", f"{PREFIX}/orders", orders.get_many),
         ("GET", f"{PREFIX}/orders/{{order_id}}", orders.get_one),
+        ("POST", f"{PREFIX}/orders/{{order_id}}/cancel", orders.post_cancel),
         ("GET", f"{PREFIX}/suppliers", suppliers.list_suppliers),
         ("POST", f"{PREFIX}/suppliers/{{supplier_id}}/shipments", suppliers.post_shipment),
         ("GET", f"{PREFIX}/plugins", plugins.list_plugins),

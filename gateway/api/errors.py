@@ -27,6 +27,7 @@ _CODES = {
     415: "unsupported_media_type",
     417: "expectation_failed",
     422: "validation_failed",
+    429: "busy",
     503: "unavailable",
 }
 

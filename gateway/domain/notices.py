@@ -118,7 +118,8 @@ def normalise_code(code: str) -> str:
 def shipped_at_problems(
     shipped_at: datetime | None, now: datetime, po_created_at: datetime | None = None
 ) -> list[Problem]:
-    """A shipment cannot leave before its PO existed, nor later than now (beyond clock skew)."""
+    """A shipment cannot leave before its PO existed, nor later than now (either beyond
+    SHIPPED_AT_MAX_AHEAD of clock skew), nor before SHIPPED_AT_EARLIEST."""
     if shipped_at is None:
         return []
     where = ("shipped_at",)
@@ -127,7 +128,7 @@ def shipped_at_problems(
         return [Problem(where, f"is in the future (more than {ahead:g} minutes ahead)")]
     if shipped_at < SHIPPED_AT_EARLIEST:
         return [Problem(where, f"is before {SHIPPED_AT_EARLIEST.year}: not a real shipment date")]
-    if po_created_at is not None and shipped_at < po_created_at:
+    if po_created_at is not None and shipped_at < po_created_at - SHIPPED_AT_MAX_AHEAD:
         return [Problem(where, "is before the purchase order was created")]
     return []
 
