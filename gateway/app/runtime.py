@@ -30,6 +30,7 @@ from gateway.actors.supplier_health import SupplierHealth
 from gateway.api.access import AccessControl
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
+from gateway.api.server import GatewayRunner
 from gateway.app.plugins import PluginSet
 from gateway.domain.model import CatalogItem
 from gateway.domain.routing import RulePlanner, SupplierView
@@ -67,7 +68,7 @@ class Gateway:
         # A plugin's actor that is not ready within this long does not hold up the rest.
         self._plugin_start_s = config.gateway.plugin_timeout_s
         self.clock: Clock = clock or SystemClock()
-        self.metrics = Metrics()
+        self.metrics = Metrics(channels=[c.id for c in config.channels] + config.metrics.channels)
         self.bus = Bus()
         self.db = Database(
             Path(config.gateway.data_dir) / DATABASE_FILE,
@@ -205,10 +206,11 @@ class Gateway:
                 max_body=self.config.http.max_body_bytes,
                 order_actions=self.order_actions,
                 plugins=self.plugins.plugins,
+                http=self.config.http,
             ),
             access=self.access,
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = GatewayRunner(app, self.config.http)  # connection limits, timeouts
         await self._runner.setup()
         tls = server_context(self.config.http)
         site = web.TCPSite(
