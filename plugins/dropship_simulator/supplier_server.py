@@ -727,10 +727,11 @@ class SupplierSimulator:
         """Send a notice, retrying with backoff while the gateway is unreachable or answers
         429/5xx. A 4xx is final: sending the same bytes again would not change it."""
         body = msgspec.json.encode(notice)
-        signature = protocol.sign(body, self.webhook_secret) if self.webhook_secret else None
         status: int | None = None
         attempt = 0
         for attempt in range(1, self._notice_attempts + 1):
+            # Signed afresh for each attempt: the signature carries the time it was sent.
+            signature = protocol.sign(body, self.webhook_secret) if self.webhook_secret else None
             try:
                 status, _ = await self._post_notice(body, signature)
             except (aiohttp.ClientError, TimeoutError):
