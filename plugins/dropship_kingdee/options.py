@@ -86,7 +86,7 @@ class KingdeeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retry_max_s: Positive = 60.0
 
     poll_interval_s: Positive = 60.0
-    page_size: Annotated[int, Meta(ge=1, le=10_000)] = 500  # rows per ExecuteBillQuery
+    page_size: Annotated[int, Meta(ge=1, le=10_000)] = 2000  # rows per ExecuteBillQuery
     filter: str = ""  # added to FDocumentStatus = 'C' with AND
     watermark_field: FieldKey = "FApproveDate"
     timezone: str = "Asia/Shanghai"  # of the server's dates
