@@ -84,16 +84,55 @@ def _frame_name(frame: str) -> str:
     return f"{match['name']} ({file})"
 
 
+# What a sample was doing: the first of these found anywhere in its stack (order matters: a log
+# call made while handling a request counts as logging).
+_ACTIVITIES = (
+    ("structlog", "logging (structlog)"),
+    ("prometheus_client", "metrics"),
+    ("_run_group", "store: units of work on the writer thread (SQL, commit)"),
+    ("gateway/feed/", "feed: publisher, payloads, aiomqtt/paho"),
+    ("aiomqtt/", "feed: publisher, payloads, aiomqtt/paho"),
+    ("paho/", "feed: publisher, payloads, aiomqtt/paho"),
+    ("dropship_http_json", "suppliers: http_json adapter, aiohttp client"),
+    ("aiohttp/client", "suppliers: http_json adapter, aiohttp client"),
+    ("aiohttp/connector", "suppliers: http_json adapter, aiohttp client"),
+    ("gateway/actors/supplier", "suppliers: actor and outcomes"),
+    ("gateway/actors/outcomes", "suppliers: actor and outcomes"),
+    ("gateway/actors/router", "router"),
+    ("gateway/api/", "HTTP API: intake handler, access, validation"),
+    ("gateway/actors/intake", "HTTP API: intake handler, access, validation"),
+    ("aiohttp/web", "HTTP API: aiohttp server"),
+    ("aiohttp/http_", "HTTP API: aiohttp server"),
+    ("feed_batch", "store: reads on the reader thread"),
+    ("Database.read", "store: reads on the reader thread"),
+    ("gateway/store/", "store: other"),
+    ("_worker (concurrent", "threads waking or waiting for work"),
+)
+_WRAPPERS = (
+    "<module>",
+    "Runner.run",
+    "run_async",
+    "main (",
+    "cmd_serve",
+    "Thread.",
+    "_worker (",
+    "_WorkItem.run",
+    "run (asyncio",
+)
+
+
 @dataclass
 class Summary:
     samples: int
     threads: Counter[str]
+    activities: Counter[str]
     self_time: Counter[str]
     inclusive: Counter[str]
 
 
 def summarise(raw: Path) -> Summary:
     threads: Counter[str] = Counter()
+    activities: Counter[str] = Counter()
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -108,12 +147,20 @@ def summarise(raw: Path) -> Summary:
             frames = frames[1:]
         total += count
         threads[_role(frames, thread["name"] if thread else None)] += count
+        activities[_activity(stack)] += count
         names = [_frame_name(f) for f in frames]
         if names:
             self_time[names[-1]] += count
         for name in set(names):
             inclusive[name] += count
-    return Summary(total, threads, self_time, inclusive)
+    return Summary(total, threads, activities, self_time, inclusive)
+
+
+def _activity(stack: str) -> str:
+    for marker, activity in _ACTIVITIES:
+        if marker in stack:
+            return activity
+    return "event loop and the rest"
 
 
 def _role(frames: list[str], name: str | None) -> str:
@@ -136,17 +183,19 @@ def report(summary: Summary, orders: int, top: int = 15) -> list[str]:
             for name, c in counter.most_common(n)
         ]
 
-    lines = [f"   {summary.samples:,} samples at {RATE}/s over {orders:,} orders", "   by thread:"]
+    lines = [
+        f"   {summary.samples:,} samples at {RATE}/s over {orders:,} orders; µs/order = time"
+        " a thread was seen running (or waiting for the GIL or a disk flush) per order",
+        "   by thread:",
+    ]
     lines += rows(summary.threads, 8)
+    lines.append("   by activity (what the stack was doing):")
+    lines += rows(summary.activities, 20)
     lines.append("   by function, self (the frame on top of the stack):")
     lines += rows(summary.self_time, top)
-    lines.append("   by function, inclusive (project code and its libraries):")
+    lines.append("   by function, inclusive (entry points and thread wrappers left out):")
     interesting = Counter(
-        {
-            name: c
-            for name, c in summary.inclusive.items()
-            if not name.startswith(("<module>", "run (", "_run (", "run_forever", "_bootstrap"))
-        }
+        {name: c for name, c in summary.inclusive.items() if not name.startswith(_WRAPPERS)}
     )
     lines += rows(interesting, top)
     return lines
