@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/dropship-example-feed
 EXAMPLE_FILES := $(shell find $(EXAMPLE) -path '*/build' -prune -o -type f \( -name '*.py' -o -name '*.toml' \) -print)
 
-.PHONY: demo test lint format bench bench-quick clean
+.PHONY: demo test lint format bench bench-quick bench-adapters clean
 
 $(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,13 @@ format: $(STAMP)
 # also builds a store of a million orders, cached in benchmarks/.cache); bench-quick about one.
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.access --quick
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick
+
+bench-adapters: $(STAMP)
+	$(PY) -m benchmarks.supplier_adapters
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

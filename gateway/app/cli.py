@@ -14,6 +14,9 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
+from gateway.app import plugin_scaffold
+from gateway.app.backup_cmd import add_parser as backup_command
+from gateway.app.backup_cmd import cmd_backup
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
 from gateway.app.preview_cmd import add_parser as preview_commands
@@ -38,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "schema":
         return cmd_schema(args.what, sys.stdout)
+    if command == "plugin":
+        return plugin_scaffold.main(args, sys.stdout)
     if command == "demo":
         from gateway.app.demo import run_demo
 
@@ -51,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_plugins(path, sys.stdout)
     if command == "token":
         return cmd_token(args, path, sys.stdout, sys.stderr)
+    if command == "backup":
+        return cmd_backup(args, path, sys.stdout, sys.stderr)
     if command == "preview":
         return cmd_preview(args, path, sys.stdout, sys.stderr)
     return cmd_serve(path)
@@ -77,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("order", "shipment", "config"))
     token_commands(commands)
+    backup_command(commands)
     preview_commands(commands)
+    plugin_scaffold.add_parser(commands)
     return parser
 
 
