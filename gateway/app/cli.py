@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
-from gateway.app import plugin_scaffold
+from gateway.app import plugin_scaffold, supplier_probe
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
 from gateway.app.preview_cmd import add_parser as preview_commands
@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration_s=args.duration, config_path=Path(args.config or "config/demo.toml")
         )
     path = config_path_from(getattr(args, "config", None), os.environ)
+    if command == "supplier":
+        return supplier_probe.main(args, path, sys.stdout)
     if command == "check":
         return cmd_check(path, sys.stdout)
     if command == "plugins":
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     token_commands(commands)
     preview_commands(commands)
     plugin_scaffold.add_parser(commands)
+    supplier_probe.add_parser(commands)
     return parser
 
 
