@@ -218,9 +218,10 @@ async def closed_loop(url: str, bodies: list[bytes], clients: int, label: str) -
                 load.last_answer = max(load.last_answer, done)
 
         load.started = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for _ in range(clients):
-                group.create_task(client())
+        with _first_failure():
+            async with asyncio.TaskGroup() as group:
+                for _ in range(clients):
+                    group.create_task(client())
     return load
 
 
@@ -241,11 +242,21 @@ async def open_loop(url: str, bodies: list[bytes], rate: float, label: str) -> L
             load.last_answer = max(load.last_answer, done)
 
         load.started = start = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for i, body in enumerate(bodies):
-                due = start + i / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # the schedule itself: open loop sends on time
-                group.create_task(send(body, due))
+        with _first_failure():
+            async with asyncio.TaskGroup() as group:
+                for i, body in enumerate(bodies):
+                    due = start + i / rate
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)  # the schedule itself: open loop sends on time
+                    group.create_task(send(body, due))
     return load
+
+
+@contextlib.contextmanager
+def _first_failure() -> Iterator[None]:
+    """A client's BenchError as itself, not wrapped in the task group's ExceptionGroup."""
+    try:
+        yield
+    except* BenchError as failures:
+        raise failures.exceptions[0] from None

@@ -107,7 +107,8 @@ class Gateway:
                 "sqlite_synchronous": self.synchronous,
                 "shutdown_grace_s": 5,
             },
-            "http": {"host": "127.0.0.1", "port": 0},
+            # 256 load clients, /metrics and the open loop's extra connections: above the default.
+            "http": {"host": "127.0.0.1", "port": 0, "max_connections": 2048},
             "mqtt": {
                 "url": self.broker_url,
                 "topic_prefix": GATEWAY_PREFIX,
