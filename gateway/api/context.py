@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.actors.intake import IntakeService
 from gateway.actors.supplier_health import SupplierHealth
 from gateway.infra.clock import Clock
-from gateway.infra.config import SupplierConfig
+from gateway.infra.config import KpiSection, SupplierConfig
 from gateway.infra.metrics import Metrics
 from gateway.store.db import Database
 
@@ -28,6 +28,7 @@ class ApiContext:
     metrics: Metrics
     readiness: Readiness
     max_body: int
+    kpis: KpiSection = field(default_factory=KpiSection)  # issue 9: KPI definitions
 
 
 CONTEXT = web.AppKey("context", ApiContext)
