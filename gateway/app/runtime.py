@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.actors.alerts import AlertActor
 from gateway.actors.bus import HEALTH, ROUTER, Bus, SupplierHealthChanged, supplier_address
 from gateway.actors.health_reporter import HealthReporter
 from gateway.actors.intake import IntakeService
@@ -86,6 +87,7 @@ class Gateway:
         )
         self.publisher = Publisher(self.db, config.mqtt, self.clock, self.metrics)
         self.supplier_actors: dict[str, SupplierActor] = {}
+        self.alerts: AlertActor | None = None
         self._broker: EmbeddedBroker | None = None
         self._runner: web.AppRunner | None = None
         self.http_url = ""
@@ -124,6 +126,15 @@ class Gateway:
         await start(ChildSpec("publisher", self.publisher.run, Restart.TRANSIENT))
         health = HealthReporter(self.db, self.bus.mailbox(HEALTH), self.healths, self.clock)
         await start(ChildSpec("health", health.run))
+        if self.config.alerts.rules:  # issue 9: the configurable alert rules
+            self.alerts = AlertActor(
+                self.db,
+                self.config.alerts,
+                self.healths,
+                [c.id for c in self.config.channels],
+                self.clock,
+            )
+            await start(ChildSpec("alerts", self.alerts.run))
         for service in self.config.services:
             await self._start_service(service)
         registry = self.plugins.registry

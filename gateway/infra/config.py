@@ -184,6 +184,15 @@ class AlertRule(_Section, kw_only=True):
     # stock_cover: the sales rate is the ordered units of the last `window_days` per day.
     window_days: Annotated[int, Meta(ge=1, le=365)] = 7
 
+    @property
+    def kind(self) -> str:
+        """The alert kind it publishes: its name, else its type; supplier_down publishes
+        `supplier_outage`, apart from the health reporter's immediate `supplier_down`."""
+        return self.name or _DEFAULT_ALERT_KINDS.get(self.type, self.type)
+
+
+_DEFAULT_ALERT_KINDS = {"supplier_down": "supplier_outage"}
+
 
 WebhookFormat = Literal["generic", "dingtalk", "wecom"]
 
@@ -196,7 +205,8 @@ class AlertWebhook(_Section, kw_only=True):
     min_severity: Severity = "info"
     kinds: list[str] = []  # only these alert kinds (default all)
     timeout_s: PositiveSeconds = 10.0
-    # Retries with exponential backoff (tenacity) until this many seconds have passed.
+    # Retries with exponential backoff (tenacity) from `retry_base_s` until `retry_for_s`.
+    retry_base_s: PositiveSeconds = 1.0
     retry_for_s: PositiveSeconds = 300.0
 
 
@@ -496,8 +506,16 @@ def _check_alerts(raw: dict[str, Any], supplier_ids: set[str]) -> list[Problem]:
     alerts = raw.get("alerts")
     if not isinstance(alerts, dict):
         return problems
+    kinds: set[str] = set()
     for index, rule in _tables(alerts, "rules"):
         where: tuple[PathPart, ...] = ("alerts", "rules", index)
+        rule_type = str(rule.get("type"))
+        kind = rule.get("name") or _DEFAULT_ALERT_KINDS.get(rule_type, rule_type)
+        if isinstance(kind, str) and kind in kinds:
+            problems.append(
+                Problem((*where, "name"), f"another rule publishes {kind!r}: give this one a name")
+            )
+        kinds.add(str(kind))
         if rule.get("type") in _THRESHOLD_TYPES and "threshold" not in rule:
             problems.append(Problem((*where, "threshold"), f"required for {rule['type']}"))
         threshold = rule.get("threshold")
