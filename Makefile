@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-kpis clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.intake
+
+# KPI query time with a million orders (the generated store is kept in build/).
+bench-kpis: $(STAMP)
+	$(PY) -m benchmarks.kpis
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,8 @@ from gateway.store.shipments import record_shipment
 from tests.harness import order_json
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
+MIGRATIONS = Path(__file__).resolve().parent.parent / "gateway" / "store" / "migrations"
+KPI_MIGRATION = int(next(MIGRATIONS.glob("*_kpis.sql")).name[:4])
 NOW = T0 + timedelta(days=4)  # 2026-11-24T00:00Z: "now" for every query below
 H = 3600.0
 
@@ -323,13 +325,16 @@ async def test_the_migration_backfills_a_store_that_had_orders(tmp_path: Path) -
         before_pos = await database.fetchall("SELECT * FROM kpi_pos ORDER BY po_id")
         before_skus = await database.fetchall("SELECT * FROM kpi_sku_daily ORDER BY 1, 2, 3")
 
-        async def forget(tx: Any) -> None:  # back to the schema before migration 0002
+        async def forget(tx: Any) -> None:
+            """Back to the schema before the KPI migration (and the ones after it)."""
             for kind in ("trigger", "table"):
                 for (name,) in await tx.fetchall(
-                    "SELECT name FROM sqlite_master WHERE type = ? AND name LIKE 'kpi_%'", (kind,)
+                    "SELECT name FROM sqlite_master WHERE type = ?"
+                    " AND (name LIKE 'kpi_%' OR name = 'alerts')",
+                    (kind,),
                 ):
                     await tx.execute(f"DROP {kind} {name}")
-            await tx.execute("PRAGMA user_version = 1")
+            await tx.execute(f"PRAGMA user_version = {KPI_MIGRATION - 1}")
 
         await database.write(forget)
     async with Database(path) as reopened:  # migrates again from version 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import kpis, ops, orders, suppliers
+from gateway.api import dashboard, kpis, ops, orders, suppliers
 from gateway.api.context import CONTEXT, ApiContext
 from gateway.api.errors import error_middleware
 
@@ -20,6 +20,11 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_get(f"{PREFIX}/suppliers", suppliers.list_suppliers)
     app.router.add_post(f"{PREFIX}/suppliers/{{supplier_id}}/shipments", suppliers.post_shipment)
     app.router.add_get(f"{PREFIX}/kpis", kpis.get_kpis)
+    app.router.add_get(f"{PREFIX}/alerts", dashboard.list_alerts)
+    app.router.add_get(f"{PREFIX}/live", dashboard.live)
+    app.router.add_get("/", dashboard.index)
+    app.router.add_get("/dashboard/{name}", dashboard.asset)
+    dashboard.setup(app)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

@@ -266,3 +266,12 @@ async def units_sold_since(db: Database, since: datetime) -> dict[str, int]:
         (_utc_day(since),),
     )
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def supplier_volume_since(db: Database, since: datetime) -> dict[str, int]:
+    """Purchase orders per supplier for orders received since `since` (share of volume)."""
+    rows = await db.fetchall(
+        "SELECT supplier_id, count(*) FROM kpi_pos WHERE received_at >= ? GROUP BY 1",
+        (iso(since),),
+    )
+    return {r[0]: int(r[1]) for r in rows}

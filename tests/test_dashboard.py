@@ -1,0 +1,175 @@
+"""The dashboard in a real browser: Debian's Chromium, headless, driven by Playwright, against a
+gateway running in this test with a simulated supplier and a real Mosquitto. Screenshots of
+each step are saved under the test's tmp dir (`screenshots/`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from dropship_simulator.supplier_server import SupplierSimulator
+from gateway.app.runtime import Gateway
+from tests.conftest import WriteConfig, base_config, start_gateway
+from tests.harness import Mosquitto, order_json
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="needs Debian's chromium (.ci/run installs it)"
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def supplier() -> AsyncIterator[SupplierSimulator]:
+    sim = SupplierSimulator("sup-a", seed=1, latency_ms=[1, 5])
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+@pytest.fixture
+async def gateway(
+    tmp_path: Path, broker: Mosquitto, write_config: WriteConfig, supplier: SupplierSimulator
+) -> AsyncIterator[Gateway]:
+    config = base_config(
+        tmp_path,
+        broker,
+        suppliers=[
+            {
+                "id": "sup-a",
+                "name": "Supplier A",
+                "url": supplier.url,
+                "regions": ["CN"],
+                "retry_base_s": 0.05,
+            }
+        ],
+        catalog=[{"sku": "SKU-1", "supplier": "sup-a", "cost": "9.90", "stock": 100000}],
+    )
+    running = await start_gateway(write_config(config))
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+class Shots:
+    """Saves a numbered screenshot of each step."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    async def take(self, page: Page, name: str) -> None:
+        self.count += 1
+        await page.screenshot(
+            path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True
+        )
+
+
+async def post_orders(
+    http: aiohttp.ClientSession, base: str, prefix: str, count: int, sku: str = "SKU-1"
+) -> list[str]:
+    body = {"orders": [order_json(f"{prefix}-{i}", [(sku, 1)]) for i in range(count)]}
+    async with http.post(f"{base}/api/v1/orders", json=body) as response:
+        answer: dict[str, Any] = await response.json()
+        assert response.status == 202, answer
+    return [a["order_id"] for a in answer["accepted"]]
+
+
+async def test_the_dashboard_shows_orders_flowing_suppliers_kpis_and_masked_orders(
+    browser: Browser, gateway: Gateway, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    shots = Shots(tmp_path / "screenshots")
+    page = await browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{gateway.http_url}/")
+    # Without tokens (loopback only) there is no login: the live overview comes up.
+    await expect(page.locator("#tabs")).to_be_visible()
+    await expect(page.locator("#orders-total")).to_have_text("0")
+    await expect(page.locator("#supplier-table tbody tr[data-supplier=sup-a]")).to_be_visible()
+    await shots.take(page, "empty")
+
+    # Counts change as orders flow, pushed by the live stream (no reload).
+    await post_orders(http, gateway.http_url, "A", 5)
+    await expect(page.locator("#orders-total")).to_have_text("5", timeout=15000)
+    await post_orders(http, gateway.http_url, "B", 7)
+    await expect(page.locator("#orders-total")).to_have_text("12", timeout=15000)
+    await expect(page.locator("#last-minute")).to_have_text("12")
+    # The supplier took them all: its share of volume is 100 %.
+    row = page.locator("#supplier-table tbody tr[data-supplier=sup-a]")
+    await expect(row.locator("td").nth(7)).to_have_text("100.0%", timeout=15000)
+    await shots.take(page, "orders-flowing")
+
+    # Chinese labels.
+    await page.click("#lang")
+    await expect(page.locator("#tabs button[data-tab=exceptions]")).to_have_text("异常订单")
+    await expect(page.locator("h1")).to_have_text("一件代发网关")
+    await shots.take(page, "chinese")
+    await page.click("#lang")
+
+    # KPI charts.
+    await page.click("#tabs button[data-tab=kpis]")
+    await expect(page.locator("#kpi-total")).to_have_text("12", timeout=15000)
+    await expect(page.locator("#per-day div")).to_have_count(1)
+    await shots.take(page, "kpis")
+
+    # Order search with the full timeline, personal data masked.
+    [order_id] = await post_orders(http, gateway.http_url, "C", 1)
+    await page.click("#tabs button[data-tab=orders]")
+    await page.fill("#search-id", order_id)
+    await page.click("#search-form button[type=submit]")
+    detail = page.locator("#order-detail")
+    await expect(detail.locator("h2").first).to_contain_text(order_id)
+    await expect(detail.locator("#timeline")).to_contain_text("order.received")
+    ship_to = await detail.locator("#ship-to").inner_text()
+    assert "138****5678" in ship_to
+    assert "张*" in ship_to
+    page_text = await page.content()
+    assert "13812345678" not in page_text
+    assert "张三" not in page_text
+    assert "文三路" not in page_text  # the street never reaches the page
+    await shots.take(page, "order-detail")
+    assert errors == []
+
+
+async def test_the_page_needs_nothing_from_outside_the_gateway(
+    browser: Browser, gateway: Gateway
+) -> None:
+    page = await browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(f"{gateway.http_url}/")
+    await expect(page.locator("#tabs")).to_be_visible()
+    assert requested, "the page made no request at all"
+    assert all(url.startswith(gateway.http_url) for url in requested), requested
+    policy = json.dumps(await page.evaluate("document.contentType"))
+    assert "html" in policy
