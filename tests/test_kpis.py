@@ -21,7 +21,6 @@ from gateway.actors.bus import Bus
 from gateway.actors.intake import IntakeService
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
-from gateway.domain.model import ShipmentLine
 from gateway.domain.routing import RulePlanner, SupplierView
 from gateway.infra.clock import FakeClock
 from gateway.infra.config import CatalogEntry, KpiSection
