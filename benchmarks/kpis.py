@@ -4,7 +4,7 @@ each order on the write path.
     .venv/bin/python -m benchmarks.kpis                   # 1,000,000 orders over 100 days
     .venv/bin/python -m benchmarks.kpis --orders 100000   # a quicker look
 
-The store is the real one (migrations, WAL, the rollup triggers of migration 0002). Its orders
+The store is the real one (migrations, WAL, the rollup triggers of migration 0003). Its orders
 are generated with plain SQL inserts and status updates into `orders` and `purchase_orders`,
 which fire the same triggers the write path does; going through intake and routing for a
 million orders would measure those instead. The generated database is kept in `build/` and

@@ -4,7 +4,6 @@ each step are saved under the test's tmp dir (`screenshots/`)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from dropship_simulator.supplier_server import SupplierSimulator
 from gateway.app.runtime import Gateway
+from gateway.domain.access import new_token
 from tests.conftest import WriteConfig, base_config, start_gateway
 from tests.harness import Mosquitto, order_json
 
@@ -27,6 +27,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+TOKENS = {"viewer": new_token(), "operator": new_token()}
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None, reason="needs Debian's chromium (.ci/run installs it)"
 )
@@ -71,12 +72,24 @@ async def gateway(
             }
         ],
         catalog=[{"sku": "SKU-1", "supplier": "sup-a", "cost": "9.90", "stock": 100000}],
+        auth={
+            "tokens": [
+                {"name": f"{role}-user", "role": role, "token": token}
+                for role, token in TOKENS.items()
+            ]
+        },
     )
     running = await start_gateway(write_config(config))
     try:
         yield running
     finally:
         await running.stop()
+
+
+async def log_in(page: Page, role: str) -> None:
+    await page.fill("#token", TOKENS[role])
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#tabs")).to_be_visible()
 
 
 class Shots:
@@ -98,7 +111,8 @@ async def post_orders(
     http: aiohttp.ClientSession, base: str, prefix: str, count: int, sku: str = "SKU-1"
 ) -> list[str]:
     body = {"orders": [order_json(f"{prefix}-{i}", [(sku, 1)]) for i in range(count)]}
-    async with http.post(f"{base}/api/v1/orders", json=body) as response:
+    headers = {"Authorization": f"Bearer {TOKENS['operator']}"}
+    async with http.post(f"{base}/api/v1/orders", json=body, headers=headers) as response:
         answer: dict[str, Any] = await response.json()
         assert response.status == 202, answer
     return [a["order_id"] for a in answer["accepted"]]
@@ -112,8 +126,13 @@ async def test_the_dashboard_shows_orders_flowing_suppliers_kpis_and_masked_orde
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     await page.goto(f"{gateway.http_url}/")
-    # Without tokens (loopback only) there is no login: the live overview comes up.
-    await expect(page.locator("#tabs")).to_be_visible()
+    await expect(page.locator("#login")).to_be_visible()
+    await page.fill("#token", "dgw_not-a-token-of-this-gateway")
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#login-error")).to_contain_text("not valid")
+    await shots.take(page, "login")
+    await log_in(page, "operator")
+    await expect(page.locator("#who")).to_have_text("operator-user · operator")
     await expect(page.locator("#orders-total")).to_have_text("0")
     await expect(page.locator("#supplier-table tbody tr[data-supplier=sup-a]")).to_be_visible()
     await shots.take(page, "empty")
@@ -153,12 +172,43 @@ async def test_the_dashboard_shows_orders_flowing_suppliers_kpis_and_masked_orde
     ship_to = await detail.locator("#ship-to").inner_text()
     assert "138****5678" in ship_to
     assert "张*" in ship_to
-    page_text = await page.content()
-    assert "13812345678" not in page_text
-    assert "张三" not in page_text
-    assert "文三路" not in page_text  # the street never reaches the page
+    assert "13812345678" not in await page.content()
     await shots.take(page, "order-detail")
+    # An operator may read the full address (to correct it); the read is audited.
+    await page.click("#show-address")
+    await expect(detail.locator("#ship-to")).to_contain_text("文三路 100 号")
+    await expect(detail.locator("#ship-to")).to_contain_text("13812345678")
     assert errors == []
+
+
+async def test_a_viewer_sees_personal_data_masked_and_no_actions(
+    browser: Browser, gateway: Gateway, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    shots = Shots(tmp_path / "screenshots")
+    [order_id] = await post_orders(http, gateway.http_url, "V", 1)
+    [held_id] = await post_orders(http, gateway.http_url, "H", 1, sku="SKU-NOBODY-HAS")
+    page = await browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    await page.goto(f"{gateway.http_url}/#orders")
+    await log_in(page, "viewer")
+    await expect(page.locator("#who")).to_have_text("viewer-user · viewer")
+    await page.fill("#search-id", order_id)
+    await page.click("#search-form button[type=submit]")
+    detail = page.locator("#order-detail")
+    await expect(detail.locator("#timeline")).to_contain_text("order.received")
+    ship_to = await detail.locator("#ship-to").inner_text()
+    assert "138****5678" in ship_to
+    assert "张*" in ship_to
+    await expect(page.locator("#show-address")).to_have_count(0)
+    content = await page.content()
+    for personal in ("13812345678", "张三", "文三路"):
+        assert personal not in content
+    await shots.take(page, "viewer-order")
+    # The exception queue shows the held order and its reason, without action buttons.
+    await page.click("#tabs button[data-tab=exceptions]")
+    row = page.locator(f"#exception-table tr[data-order-id={held_id}]")
+    await expect(row).to_contain_text("no_route")
+    await expect(row.locator("button")).to_have_count(0)
+    await shots.take(page, "viewer-exceptions")
 
 
 async def test_the_page_needs_nothing_from_outside_the_gateway(
@@ -168,8 +218,7 @@ async def test_the_page_needs_nothing_from_outside_the_gateway(
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     await page.goto(f"{gateway.http_url}/")
-    await expect(page.locator("#tabs")).to_be_visible()
+    await log_in(page, "viewer")
+    await expect(page.locator("#orders-total")).not_to_have_text("–")
     assert requested, "the page made no request at all"
     assert all(url.startswith(gateway.http_url) for url in requested), requested
-    policy = json.dumps(await page.evaluate("document.contentType"))
-    assert "html" in policy

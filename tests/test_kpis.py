@@ -150,7 +150,7 @@ async def kpi_api(db: Database) -> AsyncIterator[Any]:
             max_body=1024,
             kpis=settings,
         )
-        runner = web.AppRunner(build_app(ctx))
+        runner = web.AppRunner(build_app(ctx, access=None))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -15,7 +15,9 @@ import msgspec
 import structlog
 
 from gateway.app.event_loop import run_async
-from gateway.app.plugins import PluginSet, load_plugins
+from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
+from gateway.app.token_cmd import add_parser as token_commands
+from gateway.app.token_cmd import cmd_token
 from gateway.domain.intake import order_schema
 from gateway.domain.notices import ShipmentNotice
 from gateway.domain.validation import Problem
@@ -45,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_check(path, sys.stdout)
     if command == "plugins":
         return cmd_plugins(path, sys.stdout)
+    if command == "token":
+        return cmd_token(args, path, sys.stdout, sys.stderr)
     return cmd_serve(path)
 
 
@@ -68,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("order", "shipment", "config"))
+    token_commands(commands)
     return parser
 
 
@@ -116,7 +121,7 @@ def cmd_check(path: Path, out: TextIO) -> int:
             out.write(f"{problem.key_path()}: {problem.message}\n")
         return EXIT_INVALID
     configure_logging("error", "json", sys.stderr)
-    problems = plugin_problems(config, load_plugins(config.gateway.plugin_modules))
+    problems = plugin_problems(config, load_configured_plugins(config))
     for problem in problems:
         out.write(f"{problem.key_path()}: {problem.message}\n")
     if problems:
@@ -132,16 +137,22 @@ def cmd_check(path: Path, out: TextIO) -> int:
 
 
 def cmd_plugins(path: Path, out: TextIO) -> int:
-    extra: list[str] = []
+    plugins: PluginSet | None = None
     if path.exists():
         try:
-            extra = load_config(path).gateway.plugin_modules
+            config = load_config(path)
         except ConfigError as error:
             out.write(f"{path}: config has problems; run `run.py check` ({len(error.problems)})\n")
-    configure_logging("error", "json", sys.stderr)
-    plugins = load_plugins(extra)
+        else:
+            configure_logging("error", "json", sys.stderr)
+            plugins = load_configured_plugins(config)
+    if plugins is None:
+        configure_logging("error", "json", sys.stderr)
+        plugins = load_plugins()
     for info in plugins.plugins:
-        out.write(f"{info.name} {info.version or '(no version)'}  [{info.module}]\n")
+        origin = f"package {info.package}" if info.package else info.source
+        api = f", plugin API {info.api_version}" if info.api_version is not None else ""
+        out.write(f"{info.name} {info.version or '(no version)'}  [{info.module}]  {origin}{api}\n")
         out.write(f"    hooks: {', '.join(info.hooks) or 'none'}\n")
         for label, names in (
             ("supplier adapters", info.supplier_adapters),
@@ -180,13 +191,14 @@ def cmd_serve(path: Path) -> int:
             sys.stderr.write(f"{problem.key_path()}: {problem.message}\n")
         return EXIT_INVALID
     configure_logging(config.log.level, config.log.format)
-    plugins = load_plugins(config.gateway.plugin_modules)
+    plugins = load_configured_plugins(config)
     for problem in plugin_problems(config, plugins):
         log.error("config.plugin_problem", key=problem.key_path(), problem=problem.message)
     return run_async(serve(config, plugins))
 
 
 async def serve(config: Config, plugins: PluginSet) -> int:
+    from gateway.api.access import InsecureConfig
     from gateway.app.runtime import Gateway
 
     stop = asyncio.Event()
@@ -199,6 +211,9 @@ async def serve(config: Config, plugins: PluginSet) -> int:
     except OSError as error:
         log.error("gateway.start_failed", error=str(error))
         return EXIT_FAILED
+    except InsecureConfig as error:
+        log.error("gateway.refused", error=str(error))
+        return EXIT_INVALID
     try:
         await stop.wait()
     finally:

@@ -1,5 +1,5 @@
 """The figures managers decide by (`GET /api/v1/kpis`), read from the rollup tables of migration
-0002 (kept by triggers), each with one indexed range query.
+0003 (kept by triggers), each with one indexed range query.
 
 Definitions, also in the README:
 - An order belongs to the range by its `received_at`; `supplier` narrows the order figures to

@@ -38,7 +38,8 @@ const T = {
     received: "received", routed: "routed", dispatched: "dispatched", acknowledged: "acknowledged",
     partially_shipped: "partially shipped", shipped: "shipped", delivered: "delivered",
     rejected: "rejected", cancelled: "cancelled", up: "up", degraded: "degraded", down: "down",
-    closed: "closed", open: "open", half_open: "half open",
+    closed: "closed", open: "open", half_open: "half open", pending: "pending", sent: "sent",
+    accepted: "accepted", failed: "failed",
   },
   zh: {
     title: "一件代发网关", tab_overview: "总览", tab_exceptions: "异常订单", tab_orders: "订单查询",
@@ -70,7 +71,8 @@ const T = {
     received: "已接收", routed: "已分单", dispatched: "已下发", acknowledged: "已确认",
     partially_shipped: "部分发货", shipped: "已发货", delivered: "已签收", rejected: "已拒绝",
     cancelled: "已取消", up: "正常", degraded: "降级", down: "停摆", closed: "关闭",
-    open: "打开", half_open: "半开",
+    open: "打开", half_open: "半开", pending: "待发送", sent: "已发送", accepted: "已接单",
+    failed: "发送失败",
   },
 };
 const STATUSES = ["received", "routed", "dispatched", "acknowledged", "partially_shipped",
