@@ -636,6 +636,14 @@ def _check_security(raw: dict[str, Any], supplier_ids: set[str]) -> list[Problem
     return problems
 
 
+def _is_http_url(text: str) -> bool:
+    try:
+        url = yarl.URL(text)
+    except (ValueError, TypeError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
 def _is_supplier_url(text: str) -> bool:
     """http(s) for API suppliers; sftp://user@host/folder for file-exchange suppliers (the
     adapter itself checks that it got the scheme it speaks)."""
