@@ -11,6 +11,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +23,32 @@ from gateway.actors.alerts import AlertActor
 from gateway.actors.bus import Bus
 from gateway.actors.intake import IntakeService
 from gateway.actors.supplier_health import SupplierHealth
-from gateway.domain.model import OrderStatus
+from gateway.domain.model import CatalogItem, OrderStatus
 from gateway.domain.routing import RulePlanner, SupplierView
+from gateway.feed.messages import messages_for
 from gateway.infra.clock import FakeClock, SystemClock
-from gateway.infra.config import AlertRule, AlertsSection, AlertWebhook, CatalogEntry
+from gateway.infra.config import AlertRule, AlertsSection, AlertWebhook
 from gateway.infra.metrics import Metrics
 from gateway.store.db import Database, Tx
-from gateway.store.feed import set_order_status
+from gateway.store.events import events_after, move_position, set_order_status
 from gateway.store.routing import route_orders, sync_catalog
 from tests.conftest import WriteConfig, base_config, start_gateway
 from tests.harness import FeedCollector, Mosquitto, order_json
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 DING_SECRET = "SECtest0123456789"
+
+
+def stock_of(sku: str, stock: int) -> CatalogItem:
+    return CatalogItem(sku=sku, supplier_id="sup-a", cost=Decimal("1"), priority=1, stock=stock)
+
+
+async def published_alerts(db: Database, kind: str) -> list[dict[str, Any]]:
+    """What the MQTT publisher sends on alerts/{kind} for the events in the log."""
+    instance = await db.fetchone("SELECT value FROM meta WHERE key = 'instance_id'")
+    assert instance is not None
+    log = await db.read(lambda conn: events_after(conn, instance[0], 0, 100_000))
+    return [json.loads(m.payload) for m in messages_for(log, []) if m.topic == f"alerts/{kind}"]
 
 
 class Receiver:
@@ -97,9 +111,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     async with Database(tmp_path / "gateway.db") as database:
-        await sync_catalog(
-            database, [CatalogEntry(sku="SKU-1", supplier="sup-a", cost="1", stock=10)]
-        )
+        await sync_catalog(database, [stock_of("SKU-1", 10)])
         yield database
 
 
@@ -112,7 +124,6 @@ class World:
         self.health = SupplierHealth("sup-a", self.clock)
         self.intake = IntakeService(db, Bus(), self.clock, Metrics())
         self.orders = 0
-        self.published: list[Any] = []  # outbox rows a stand-in publisher took
 
     async def order(self, sku: str, quantity: int = 1, channel: str = "erp") -> str:
         self.orders += 1
@@ -131,8 +142,8 @@ class World:
         return result.order_id
 
     async def cancel(self, order_id: str) -> None:
-        async def job(tx: Tx) -> None:
-            await set_order_status(tx, order_id, OrderStatus.CANCELLED, self.clock.now())
+        def job(tx: Tx) -> None:
+            set_order_status(tx, order_id, OrderStatus.CANCELLED, self.clock.now())
 
         await self.db.write(job)
 
@@ -186,14 +197,14 @@ async def _cancel_held(w: World) -> None:
 
 
 async def _feed_waits(w: World) -> None:
-    await w.order("SKU-1")  # its events wait in the outbox: no publisher runs here
+    await w.order("SKU-1")  # its events wait for the feed: no publisher runs here
 
 
 async def _feed_delivered(w: World) -> None:
-    """The publisher caught up: every waiting message leaves the outbox (the test keeps the
-    alerts among them to look at)."""
-    w.published = await w.db.fetchall("SELECT topic, payload FROM outbox ORDER BY id")
-    await w.db.write(lambda tx: tx.execute("DELETE FROM outbox"))
+    """The publisher caught up: its position moves to the end of the log."""
+    row = await w.db.fetchone("SELECT max(seq) FROM events")
+    assert row is not None
+    await move_position(w.db, "mqtt", row[0])
 
 
 async def _erp_order(w: World) -> None:
@@ -205,7 +216,7 @@ async def _sell_fast(w: World) -> None:
 
 
 async def _restock(w: World) -> None:
-    await sync_catalog(w.db, [CatalogEntry(sku="SKU-1", supplier="sup-a", cost="1", stock=500)])
+    await sync_catalog(w.db, [stock_of("SKU-1", 500)])
 
 
 # (rule, subject, what makes it true, what makes it false)
@@ -304,8 +315,7 @@ async def test_each_rule_fires_once_and_resolves_once(
         assert resolved["severity"] == "info"
 
         # Recorded, and queued for {p}/alerts/{kind} with the payload of CONTRACT §6.
-        rows = w.published + await db.fetchall("SELECT topic, payload FROM outbox ORDER BY id")
-        published = [json.loads(r[1]) for r in rows if r[0] == f"alerts/{kind}"]
+        published = await published_alerts(db, kind)
         assert [p["alert_id"] for p in published] == [fired["alert_id"], resolved["alert_id"]]
         for payload in published:
             assert {"alert_id", "kind", "severity", "at", "message", "subject"} <= set(payload)

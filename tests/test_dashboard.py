@@ -222,3 +222,29 @@ async def test_the_page_needs_nothing_from_outside_the_gateway(
     await expect(page.locator("#orders-total")).not_to_have_text("–")
     assert requested, "the page made no request at all"
     assert all(url.startswith(gateway.http_url) for url in requested), requested
+
+
+async def test_an_operator_resolves_an_exception_by_clicking(
+    browser: Browser, gateway: Gateway, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    shots = Shots(tmp_path / "screenshots")
+    [held_id] = await post_orders(http, gateway.http_url, "X", 1, sku="SKU-NOBODY-HAS")
+    page = await browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 800})
+    page.on("dialog", lambda dialog: dialog.accept())  # "Cancel order ...?"
+    await page.goto(f"{gateway.http_url}/#exceptions")
+    await log_in(page, "operator")
+    row = page.locator(f"#exception-table tr[data-order-id={held_id}]")
+    await expect(row).to_contain_text("no_route")
+    await expect(page.locator("#on-hold")).to_have_text("1")
+    await shots.take(page, "exception-queue")
+    await row.locator("button[data-action=cancel]").click()
+    await expect(page.locator("#exception-message")).to_contain_text(f"done for {held_id}")
+    await expect(row).to_have_count(0)
+    await expect(page.locator("#no-exceptions")).to_be_visible()
+    await shots.take(page, "exception-resolved")
+    async with http.get(
+        f"{gateway.http_url}/api/v1/orders/{held_id}",
+        headers={"Authorization": f"Bearer {TOKENS['viewer']}"},
+    ) as response:
+        order = await response.json()
+    assert order["status"] == "cancelled"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,19 @@ from gateway.actors.bus import Bus
 from gateway.actors.intake import IntakeService
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
+from gateway.domain.model import CatalogItem
 from gateway.domain.routing import RulePlanner, SupplierView
 from gateway.infra.clock import FakeClock
-from gateway.infra.config import CatalogEntry, KpiSection
+from gateway.infra.config import KpiSection
 from gateway.infra.metrics import Metrics
 from gateway.store.db import Database
 from gateway.store.kpis import status_counts
-from gateway.store.purchase_orders import mark_accepted, mark_rejected, mark_sent
+from gateway.store.purchase_orders import (
+    MarkAccepted,
+    MarkRejected,
+    MarkSent,
+    record_outcomes,
+)
 from gateway.store.routing import route_orders, sync_catalog
 from gateway.store.shipments import record_shipment
 from tests.harness import order_json
@@ -43,9 +50,10 @@ SUPPLIERS = {
     "sup-b": SupplierView(supplier_id="sup-b", regions=("CN",)),
 }
 CATALOG = [
-    CatalogEntry(sku="SKU-1", supplier="sup-a", cost="10.00", stock=1000),
-    CatalogEntry(sku="SKU-2", supplier="sup-b", cost="10.00", stock=1000),
-    CatalogEntry(sku="SKU-3", supplier="sup-a", cost="10.00", stock=1000),  # never ordered
+    CatalogItem(sku="SKU-1", supplier_id="sup-a", cost=Decimal("10"), priority=1, stock=1000),
+    CatalogItem(sku="SKU-2", supplier_id="sup-b", cost=Decimal("10"), priority=1, stock=1000),
+    # never ordered
+    CatalogItem(sku="SKU-3", supplier_id="sup-a", cost=Decimal("10"), priority=1, stock=1000),
 ]
 
 
@@ -80,14 +88,17 @@ class History:
         return result.order_id
 
     async def sent(self, name: str, supplier: str, at_s: float) -> None:
-        await mark_sent(self.db, self.pos[name][supplier], self.at(at_s))
+        po_id = self.pos[name][supplier]
+        assert await record_outcomes(self.db, [MarkSent(po_id)], self.at(at_s)) == [True]
 
     async def accepted(self, name: str, supplier: str, at_s: float) -> None:
-        assert await mark_accepted(self.db, self.pos[name][supplier], "REF", self.at(at_s))
+        po_id = self.pos[name][supplier]
+        outcome = MarkAccepted(po_id, "REF")
+        assert await record_outcomes(self.db, [outcome], self.at(at_s)) == [True]
 
     async def rejected(self, name: str, supplier: str, at_s: float, reason: str) -> None:
-        po_id = self.pos[name][supplier]
-        assert await mark_rejected(self.db, po_id, reason, "none left", self.at(at_s))
+        outcome = MarkRejected(self.pos[name][supplier], reason, "none left")
+        assert await record_outcomes(self.db, [outcome], self.at(at_s)) == [True]
 
     async def shipped(self, name: str, supplier: str, at_s: float) -> None:
         po_id = self.pos[name][supplier]
@@ -148,6 +159,7 @@ async def kpi_api(db: Database) -> AsyncIterator[Any]:
             metrics=Metrics(),
             readiness=lambda: (True, {}),
             max_body=1024,
+            order_actions=None,  # type: ignore[arg-type]
             kpis=settings,
         )
         runner = web.AppRunner(build_app(ctx, access=None))
@@ -324,16 +336,16 @@ async def test_the_migration_backfills_a_store_that_had_orders(tmp_path: Path) -
         before_pos = await database.fetchall("SELECT * FROM kpi_pos ORDER BY po_id")
         before_skus = await database.fetchall("SELECT * FROM kpi_sku_daily ORDER BY 1, 2, 3")
 
-        async def forget(tx: Any) -> None:
+        def forget(tx: Any) -> None:
             """Back to the schema before the KPI migration (and the ones after it)."""
             for kind in ("trigger", "table"):
-                for (name,) in await tx.fetchall(
-                    "SELECT name FROM sqlite_master WHERE type = ?"
-                    " AND (name LIKE 'kpi_%' OR name = 'alerts')",
+                for (name,) in tx.fetchall(
+                    "SELECT name FROM sqlite_master WHERE type = ? AND (name LIKE 'kpi_%'"
+                    " OR name IN ('alerts', 'alerts_open', 'alerts_by_fired'))",
                     (kind,),
                 ):
-                    await tx.execute(f"DROP {kind} {name}")
-            await tx.execute(f"PRAGMA user_version = {KPI_MIGRATION - 1}")
+                    tx.execute(f"DROP {kind} {name}")
+            tx.execute(f"PRAGMA user_version = {KPI_MIGRATION - 1}")
 
         await database.write(forget)
     async with Database(path) as reopened:  # migrates again from version 1

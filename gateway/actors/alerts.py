@@ -26,7 +26,7 @@ from gateway.infra.clock import Clock
 from gateway.infra.config import AlertRule, AlertsSection
 from gateway.infra.supervision import Ready
 from gateway.store import alerts as store
-from gateway.store.codec import iso, new_id
+from gateway.store.codec import iso
 from gateway.store.db import Database
 from gateway.store.kpis import units_sold_since
 
@@ -112,21 +112,21 @@ class AlertActor:
 
     async def _record(self, transition: Transition, tracker: RuleTracker | None) -> dict[str, Any]:
         now = self._clock.now()
-        alert_id = new_id("alr")
         firing = transition.state == "firing"
-        payload: dict[str, Any] = {
-            "alert_id": alert_id,
-            "kind": transition.rule,
+        data: dict[str, Any] = {
             "severity": transition.severity if firing else "info",
-            "at": iso(now),
             "message": transition.message,
             "subject": transition.subject,
             "state": transition.state,
             "value": transition.value,
         }
         if not firing:
-            payload["resolves"] = transition.resolves
-        await store.record_alert(self._db, payload, resolves=transition.resolves, now=now)
+            data["resolves"] = transition.resolves
+        alert_id = await store.record_alert(
+            self._db, transition.rule, data, resolves=transition.resolves, now=now
+        )
+        # What the feed publishes on {p}/alerts/{kind} for this event, and the webhooks get.
+        payload = {**data, "alert_id": alert_id, "kind": transition.rule, "at": iso(now)}
         if tracker is not None:
             if firing:
                 tracker.fired(

@@ -1,5 +1,6 @@
-"""Alerts of the configurable rules: recorded with their MQTT message in one transaction, and
-the facts the rules look at that live in the store."""
+"""Alerts of the configurable rules: each recorded with its event (`alert.<kind>`, which the
+feed publishes on `{p}/alerts/{kind}`) in one transaction, and the facts the rules look at
+that live in the store."""
 
 from __future__ import annotations
 
@@ -7,41 +8,60 @@ import json
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from gateway.domain.alerting import Firing, subject_key
-from gateway.store.codec import encode, iso, parse_iso
+from gateway.domain.model import alert_event
+from gateway.store import events
+from gateway.store.codec import iso, parse_iso
 from gateway.store.db import Database, Tx
-from gateway.store.feed import alert_topic, enqueue
+
+MQTT_CONSUMER = "mqtt"  # the publisher's position in the event log
 
 
 async def record_alert(
-    db: Database, payload: dict[str, Any], *, resolves: str | None, now: datetime
-) -> None:
-    """Store a firing alert (or close the one `resolves` names) and queue the message for
-    `{p}/alerts/{kind}` in the same transaction."""
+    db: Database,
+    kind: str,
+    data: dict[str, Any],
+    *,
+    resolves: str | None,
+    now: datetime,
+) -> str:
+    """Append the alert's event (its `alert_id` is the event's id) and store it as firing, or
+    close the alert `resolves` names; returns the alert_id. `data` holds severity, message,
+    subject and the rule's own fields."""
 
-    async def job(tx: Tx) -> None:
+    def job(tx: Tx) -> str:
+        event = alert_event(kind, data["severity"], data["message"], data["subject"])
+        extra = {k: v for k, v in data.items() if k not in event.data}
+        events.append(tx, now, [msgspec.structs.replace(event, data={**event.data, **extra})])
+        seq = tx.fetchone("SELECT last_insert_rowid()")
+        instance = tx.fetchone("SELECT value FROM meta WHERE key = 'instance_id'")
+        assert seq is not None
+        assert instance is not None
+        alert_id = events.event_id(instance[0], seq[0])
         if resolves is None:
-            await tx.execute(
+            tx.execute(
                 "INSERT INTO alerts (alert_id, rule, subject, severity, message, value,"
                 " fired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    payload["alert_id"],
-                    payload["kind"],
-                    subject_key(payload["subject"]),
-                    payload["severity"],
-                    payload["message"],
-                    payload.get("value"),
+                    alert_id,
+                    kind,
+                    subject_key(data["subject"]),
+                    data["severity"],
+                    data["message"],
+                    data.get("value"),
                     iso(now),
                 ),
             )
         else:
-            await tx.execute(
+            tx.execute(
                 "UPDATE alerts SET resolved_at = ?, resolved_by = ? WHERE alert_id = ?",
-                (iso(now), payload["alert_id"], resolves),
+                (iso(now), alert_id, resolves),
             )
-        await enqueue(tx, alert_topic(payload["kind"]), encode(payload), retain=False, now=now)
+        return alert_id
 
-    await db.write(job)
+    return await db.write(job)
 
 
 async def open_alerts(db: Database) -> list[Firing]:
@@ -91,9 +111,13 @@ async def orders_on_hold(db: Database) -> int:
 
 
 async def oldest_unpublished_at(db: Database) -> datetime | None:
-    """When the oldest message still waiting for the MQTT broker was queued."""
-    row = await db.fetchone("SELECT created_at FROM outbox ORDER BY id LIMIT 1")
-    return parse_iso(row[0]) if row is not None and row[0] else None
+    """When the oldest event the MQTT publisher has not delivered yet was written."""
+    row = await db.fetchone(
+        "SELECT at FROM events WHERE seq > coalesce("
+        " (SELECT seq FROM feed_positions WHERE consumer = ?), 0) ORDER BY seq LIMIT 1",
+        (MQTT_CONSUMER,),
+    )
+    return parse_iso(row[0]) if row is not None else None
 
 
 async def last_order_at(db: Database, channel: str) -> datetime | None:

@@ -1,5 +1,5 @@
 """The figures managers decide by (`GET /api/v1/kpis`), read from the rollup tables of migration
-0003 (kept by triggers), each with one indexed range query.
+0004 (kept by triggers), each with one indexed range query.
 
 Definitions, also in the README:
 - An order belongs to the range by its `received_at`; `supplier` narrows the order figures to
@@ -177,6 +177,7 @@ async def supplier_figures(db: Database, query: KpiQuery) -> list[dict[str, Any]
             f" FROM kpi_pos WHERE {where} AND supplier_id = ?",
             [sla_s, overdue_before, *params, supplier_id],
         )
+        assert row is not None  # an aggregate always has its row
         pos, shipped, on_time, overdue, rejected, failed, cancelled = (int(v or 0) for v in row)
         due = shipped + overdue
         all_pos += pos
@@ -256,7 +257,7 @@ async def status_counts(db: Database) -> dict[str, int]:
 
 async def orders_received_since(db: Database, since: datetime) -> int:
     row = await db.fetchone("SELECT count(*) FROM kpi_orders WHERE received_at >= ?", (iso(since),))
-    return int(row[0])
+    return int(row[0]) if row is not None else 0
 
 
 async def units_sold_since(db: Database, since: datetime) -> dict[str, int]:

@@ -22,7 +22,6 @@ const T = {
     cancel: "Cancel", retry: "Retry", release: "Release", reroute: "Reroute",
     confirm_cancel: "Cancel order {id}? What has not shipped is cancelled.",
     action_done: "{action}: done for {id}", action_failed: "{action} failed for {id}: {message}",
-    action_missing: "This gateway has no {action} action yet.",
     connected: "live", disconnected: "reconnecting…", open_access: "open access (loopback)",
     ship_to: "Ship to", name: "Name", phone: "Phone", region: "Region", address: "Address",
     show_address: "Show full address", purchase_orders: "Purchase orders", timeline: "Timeline",
@@ -56,7 +55,7 @@ const T = {
     severity: "级别", subject: "对象", message: "详情", fired_at: "触发时间",
     resolved_at: "恢复时间", cancel: "取消订单", retry: "重试", release: "放行", reroute: "改派",
     confirm_cancel: "取消订单 {id}?未发货部分将被取消。", action_done: "{action}:{id} 已完成",
-    action_failed: "{action} 失败({id}):{message}", action_missing: "当前网关版本尚无“{action}”操作。",
+    action_failed: "{action} 失败({id}):{message}",
     connected: "实时", disconnected: "重新连接中…", open_access: "开放访问(仅本机)",
     ship_to: "收货信息", name: "收货人", phone: "电话", region: "地区", address: "地址",
     show_address: "查看完整地址", purchase_orders: "采购单", timeline: "时间线",
@@ -310,17 +309,14 @@ async function loadExceptions() {
   )));
 }
 
-// An exception action: the contract's actions endpoint where this gateway has it; a cancel
-// also through POST /orders/{id}/cancel.
+// The actions this gateway offers on a held order: cancel (POST /orders/{id}/cancel). The
+// contract's other exception actions (retry, reroute, edit_address, release) get their buttons
+// once the API has them.
 async function act(action, orderId) {
   if (action === "cancel" && !confirm(t("confirm_cancel", { id: orderId }))) return;
-  let result = await api("POST", `/api/v1/exceptions/${encodeURIComponent(orderId)}/actions`, { action });
-  if ((result.status === 404 || result.status === 405) && action === "cancel") {
-    result = await api("POST", `/api/v1/orders/${encodeURIComponent(orderId)}/cancel`, {});
-  }
+  const result = await api("POST", `/api/v1/orders/${encodeURIComponent(orderId)}/cancel`, {});
   const message = $("#exception-message");
   if (result.ok) message.textContent = t("action_done", { action: t(action), id: orderId });
-  else if (result.status === 404 && errorText(result) === "Not Found") message.textContent = t("action_missing", { action: t(action) });
   else message.textContent = t("action_failed", { action: t(action), id: orderId, message: errorText(result) });
   loadExceptions();
 }
