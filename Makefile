@@ -34,6 +34,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.intake
+	$(PY) -m benchmarks.access --quick
 
 # KPI query time with a million orders (the generated store is kept in build/).
 bench-kpis: $(STAMP)
