@@ -182,7 +182,7 @@ class KpiSection(_Section, kw_only=True):
     ship_sla_h: Annotated[float, Meta(gt=0)] = 48.0
     supplier_ship_sla_h: dict[str, Annotated[float, Meta(gt=0)]] = {}
     # Days of "orders per day" start at midnight of this UTC offset (8 for China).
-    utc_offset_h: Annotated[float, Meta(ge=-12, le=14)] = 0.0
+    utc_offset_h: Annotated[int, Meta(ge=-12, le=14)] = 0
     top_skus: Annotated[int, Meta(ge=1, le=500)] = 10
     # A catalog SKU with no order for this many days is listed as idle (滞销).
     idle_sku_days: Annotated[int, Meta(ge=1, le=3650)] = 30
