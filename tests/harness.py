@@ -233,6 +233,10 @@ class FeedCollector:
         value = self.latest.get(f"{self.prefix}/orders/{order_id}/status")
         return value if isinstance(value, dict) else None
 
+    def events_on(self, topic: str) -> list[Any]:
+        """Every payload received on `topic`, in order."""
+        return [v for t, v, _ in self.messages if t == topic]
+
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         prefix = f"{self.prefix}/events/"
         return [
