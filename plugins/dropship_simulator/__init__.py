@@ -8,13 +8,16 @@ the demo works, that path works.
 
 - channel adapter ``simulated_shop`` (`SimulatedShop`): realistic orders into intake;
 - service ``supplier_fleet`` (`SupplierFleet`): several `SupplierSimulator` HTTP servers that
-  speak the supplier protocol of CONTRACT §5 and send signed shipment notices back.
+  speak the supplier protocol of CONTRACT §5 and send signed shipment notices back;
+- service ``file_supplier`` (`FileSupplier`): a supplier trading CSV files over SFTP, for the
+  ``file_exchange`` adapter.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dropship_simulator.file_supplier import FileSupplier, FileSupplierSimulator
 from dropship_simulator.shop_channel import SimulatedShop
 from dropship_simulator.supplier_server import Scripted, SupplierSimulator
 from dropship_simulator.suppliers_service import SupplierFleet
@@ -26,10 +29,19 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 plugin_api_version = 2  # the plugin API this plugin is written for (docs/plugins.md)
 
-__all__ = ["Scripted", "SimulatedShop", "SupplierFleet", "SupplierSimulator", "__version__"]
+__all__ = [
+    "FileSupplier",
+    "FileSupplierSimulator",
+    "Scripted",
+    "SimulatedShop",
+    "SupplierFleet",
+    "SupplierSimulator",
+    "__version__",
+]
 
 
 @hookimpl
 def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
     registry.channel_adapter("simulated_shop", SimulatedShop)
     registry.service("supplier_fleet", SupplierFleet)
+    registry.service("file_supplier", FileSupplier)
