@@ -41,7 +41,7 @@ def reset() -> None:
     _changed = asyncio.Condition()
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:  # noqa: ASYNC109
+async def wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
     """Until `predicate()` holds; checked after every batch collected or confirmed."""
     assert _changed is not None
     async with _changed, asyncio.timeout(timeout):
