@@ -18,12 +18,17 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import aiohttp
 import aiomqtt
+
+if TYPE_CHECKING:
+    from gateway.app.runtime import Gateway
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,6 +92,8 @@ class LineWatcher:
 class Mosquitto:
     """A private Mosquitto on 127.0.0.1, stoppable and restartable on the same port."""
 
+    running: ClassVar[list[Mosquitto]] = []  # those started and not stopped, in this process
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.workdir = workdir
@@ -112,8 +119,11 @@ class Mosquitto:
         )
         self._watcher = LineWatcher(self._process.stdout, self.workdir / "mosquitto.log")
         self._watcher.wait_for(lambda line: "running" in line, timeout=10)
+        Mosquitto.running.append(self)
 
     def stop(self) -> None:
+        if self in Mosquitto.running:
+            Mosquitto.running.remove(self)
         if self._process is not None:
             self._process.terminate()
             self._process.wait(10)
@@ -134,7 +144,16 @@ class GatewayProcess:
         self.watcher: LineWatcher | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 30) -> None:
+    async def start(self, timeout: float = 30) -> None:
+        """Start the process and return once it logged `gateway.started`; the test's event loop
+        keeps running meanwhile (the process starts and its log is watched on other threads)."""
+        watcher = await asyncio.to_thread(self._spawn)
+        line = await asyncio.to_thread(
+            watcher.wait_for, lambda ln: '"gateway.started"' in ln, timeout
+        )
+        self.url = json.loads(line)["http"]
+
+    def _spawn(self) -> LineWatcher:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "run.py"), "serve", "--config", str(self.config_path)],
@@ -146,8 +165,7 @@ class GatewayProcess:
         )
         self.starts += 1
         self.watcher = LineWatcher(self.process.stdout, self.workdir / f"gateway-{self.starts}.log")
-        line = self.watcher.wait_for(lambda ln: '"gateway.started"' in ln, timeout)
-        self.url = json.loads(line)["http"]
+        return self.watcher
 
     def log_events(self) -> list[dict[str, Any]]:
         """Every JSON log line of this run so far."""
@@ -259,26 +277,64 @@ class FeedCollector:
                 ) from None
 
 
+# Gateways running in this process (started by `tests.conftest.start_gateway`), by URL: a test
+# can wait on their commits instead of polling them.
+IN_PROCESS: dict[str, Gateway] = {}
+
+
+def in_process(url: str) -> Gateway:
+    gateway = IN_PROCESS.get(url)
+    if gateway is None or not gateway.db.is_open:
+        raise LookupError(
+            f"{url} is not a gateway running in this test's process: wait on its MQTT feed "
+            "(FeedCollector, order_reaching) or on the log of the process"
+        )
+    return gateway
+
+
+async def until_committed(
+    gateway: Gateway,
+    check: Callable[[], Awaitable[T | None]],
+    timeout: float,
+    what: str,
+    last: Callable[[], Any] = lambda: None,
+) -> T:
+    """Run `check` now and again after every commit of the gateway's store, until it returns
+    something other than None. No polling: a commit is the only thing that changes the answer."""
+    changed = asyncio.Event()
+    gateway.db.add_commit_listener(changed.set)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                changed.clear()  # before the check: a commit during it is not missed
+                result = await check()
+                if result is not None:
+                    return result
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {timeout}s; last: {last()}") from None
+    finally:
+        gateway.db.remove_commit_listener(changed.set)
+
+
 async def wait_for_http(
     session: aiohttp.ClientSession,
     url: str,
     predicate: Callable[[Any], bool],
     timeout: float,
     what: str,
-    interval: float = 0.05,
 ) -> Any:
-    """GET `url` until `predicate(json)` holds. For state that has no event to wait on
-    (another process's database), this is the observable way; the interval only paces it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while True:
+    """GET `url` (of a gateway in this process) after each of its commits until
+    `predicate(json)` holds."""
+    gateway = in_process(url.split("/api/", 1)[0].split("/readyz", 1)[0])
+    answers: list[Any] = [None]
+
+    async def check() -> Any:
         async with session.get(url) as response:
-            last = await response.json()
-        if predicate(last):
-            return last
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s; last answer: {last}")
-        await asyncio.sleep(interval)
+            answers[0] = await response.json()
+        return answers[0] if predicate(answers[0]) else None
+
+    return await until_committed(gateway, check, timeout, what, lambda: answers[0])
 
 
 async def order_reaching(
@@ -288,16 +344,25 @@ async def order_reaching(
     statuses: tuple[str, ...] | str,
     timeout: float = 20,
 ) -> dict[str, Any]:
-    """The order view once the order is in one of `statuses`."""
+    """The order view once the order is in one of `statuses`: woken by the commits of a gateway
+    in this process, or by the order's retained status on the MQTT feed of a gateway process
+    (through the one broker this test runs)."""
     wanted = (statuses,) if isinstance(statuses, str) else statuses
-    view: dict[str, Any] = await wait_for_http(
-        session,
-        f"{base_url}/api/v1/orders/{order_id}",
-        lambda o: o["status"] in wanted,
-        timeout=timeout,
-        what=f"order {order_id} {' or '.join(wanted)}",
-    )
-    return view
+    what = f"order {order_id} {' or '.join(wanted)}"
+    url = f"{base_url}/api/v1/orders/{order_id}"
+    if base_url in IN_PROCESS:
+        view: dict[str, Any] = await wait_for_http(
+            session, url, lambda o: o["status"] in wanted, timeout, what
+        )
+        return view
+    (broker,) = Mosquitto.running
+    async with FeedCollector(broker.port) as feed:
+        await feed.wait_until(
+            lambda f: (f.status_of(order_id) or {}).get("status") in wanted, timeout, what
+        )
+    async with session.get(url) as response:
+        answer: dict[str, Any] = await response.json()
+    return answer
 
 
 def order_json(
@@ -341,12 +406,3 @@ async def gather_limited(coros: list[Awaitable[Any]], limit: int) -> list[Any]:
             return await coro
 
     return await asyncio.gather(*(one(c) for c in coros))
-
-
-@contextlib.contextmanager
-def running(gateway: GatewayProcess) -> Iterator[GatewayProcess]:
-    try:
-        gateway.start()
-        yield gateway
-    finally:
-        gateway.ensure_stopped()

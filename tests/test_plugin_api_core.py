@@ -335,15 +335,17 @@ async def test_a_reporting_supplier_is_polled_and_its_reports_count_once(
                 }
             ]
             await feed.wait_until(
-                lambda f: len(f.events("supplier.report_problem")) == 2,
+                lambda f: (
+                    len(f.events("supplier.report_problem")) == 2
+                    and bool(f.events_on("dropship/alerts/supplier_report_problem"))
+                ),
                 timeout=20,
-                what="both problems on the feed",
+                what="both problems and their alert on the feed",
             )
             unknown = next(
                 e for e in feed.events("supplier.report_problem") if e["order_id"] is None
             )
             assert "po_unknown-1" in unknown["data"]["message"]
-            assert feed.events_on("dropship/alerts/supplier_report_problem")
 
             # The same batch collected again (a crash before it was confirmed) changes nothing.
             reporting.QUEUED.append((reports[:2], []))
