@@ -87,7 +87,7 @@ class Publisher:
             except* aiomqtt.MqttError as errors:
                 self._set_connected(False, host, port, str(errors.exceptions[0]))
                 if self._closing:
-                    self._drained.set()  # nothing more can be published; the log keeps it for next time
+                    self._drained.set()  # nothing more can go out; the log keeps it for later
             if not self._drained.is_set() and not self.connected:
                 await self._clock.sleep(random.uniform(backoff / 2, backoff))
                 backoff = min(self._config.reconnect_max_s, backoff * 2)
