@@ -18,12 +18,14 @@ import socket
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import aiomqtt
+import yarl
 
 if TYPE_CHECKING:
     from gateway.app.runtime import Gateway
@@ -92,8 +94,6 @@ class LineWatcher:
 class Mosquitto:
     """A private Mosquitto on 127.0.0.1, stoppable and restartable on the same port."""
 
-    running: ClassVar[list[Mosquitto]] = []  # those started and not stopped, in this process
-
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.workdir = workdir
@@ -119,11 +119,8 @@ class Mosquitto:
         )
         self._watcher = LineWatcher(self._process.stdout, self.workdir / "mosquitto.log")
         self._watcher.wait_for(lambda line: "running" in line, timeout=10)
-        Mosquitto.running.append(self)
 
     def stop(self) -> None:
-        if self in Mosquitto.running:
-            Mosquitto.running.remove(self)
         if self._process is not None:
             self._process.terminate()
             self._process.wait(10)
@@ -152,6 +149,14 @@ class GatewayProcess:
             watcher.wait_for, lambda ln: '"gateway.started"' in ln, timeout
         )
         self.url = json.loads(line)["http"]
+        PROCESSES[self.url] = self
+
+    def start_blocking(self, timeout: float = 30) -> None:
+        """`start` for a synchronous (module-scoped) fixture, where no event loop runs."""
+        watcher = self._spawn()
+        line = watcher.wait_for(lambda ln: '"gateway.started"' in ln, timeout)
+        self.url = json.loads(line)["http"]
+        PROCESSES[self.url] = self
 
     def _spawn(self) -> LineWatcher:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
@@ -292,6 +297,21 @@ def in_process(url: str) -> Gateway:
     return gateway
 
 
+# Gateway processes started by this test process, by URL: their feed tells when they change.
+PROCESSES: dict[str, GatewayProcess] = {}
+
+
+def feed_of(url: str) -> FeedCollector:
+    """A collector of the MQTT feed of the gateway process at `url` (its config names the
+    broker and the topic prefix)."""
+    process = PROCESSES.get(url)
+    if process is None:
+        raise LookupError(f"{url} is neither a gateway in this process nor one it started")
+    mqtt = tomllib.loads(process.config_path.read_text(encoding="utf-8")).get("mqtt", {})
+    port = yarl.URL(mqtt.get("url", "mqtt://127.0.0.1:1883")).port or 1883
+    return FeedCollector(port, mqtt.get("topic_prefix", "dropship"))
+
+
 async def until_committed(
     gateway: Gateway,
     check: Callable[[], Awaitable[T | None]],
@@ -324,9 +344,9 @@ async def wait_for_http(
     timeout: float,
     what: str,
 ) -> Any:
-    """GET `url` (of a gateway in this process) after each of its commits until
-    `predicate(json)` holds."""
-    gateway = in_process(url.split("/api/", 1)[0].split("/readyz", 1)[0])
+    """GET `url` until `predicate(json)` holds, asking again only when something changed: after
+    each commit of a gateway in this process, or after each message the gateway publishes on
+    its MQTT feed (every change it commits is published) when it runs as a process."""
     answers: list[Any] = [None]
 
     async def check() -> Any:
@@ -334,7 +354,19 @@ async def wait_for_http(
             answers[0] = await response.json()
         return answers[0] if predicate(answers[0]) else None
 
-    return await until_committed(gateway, check, timeout, what, lambda: answers[0])
+    base = url.split("/api/", 1)[0].split("/readyz", 1)[0]
+    if base in IN_PROCESS:
+        return await until_committed(in_process(base), check, timeout, what, lambda: answers[0])
+    async with feed_of(base) as feed:
+        while True:
+            seen = len(feed.messages)  # before the check: a message during it is not missed
+            if (result := await check()) is not None:
+                return result
+            await feed.wait_until(
+                lambda f, seen=seen: len(f.messages) > seen,
+                timeout,
+                f"{what} (last answer: {answers[0]})",
+            )
 
 
 async def order_reaching(
@@ -355,8 +387,7 @@ async def order_reaching(
             session, url, lambda o: o["status"] in wanted, timeout, what
         )
         return view
-    (broker,) = Mosquitto.running
-    async with FeedCollector(broker.port) as feed:
+    async with feed_of(base_url) as feed:
         await feed.wait_until(
             lambda f: (f.status_of(order_id) or {}).get("status") in wanted, timeout, what
         )
