@@ -82,7 +82,7 @@ async def one_run(orders: int, page_size: int, workdir: Path) -> dict[str, Any]:
             path.write_text(tomli_w.dumps(config))
             gateway = GatewayProcess(path, workdir)
             started = time.perf_counter()
-            gateway.start()
+            await gateway.start()
             assert gateway.process is not None
             assert gateway.watcher is not None
             pid = gateway.process.pid

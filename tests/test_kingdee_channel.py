@@ -331,7 +331,7 @@ async def test_purchase_orders_and_outbound_bills_with_tracking_come_back_linked
     for supplier in settings["suppliers"]:
         supplier["webhook_secret"] = f"secret-{supplier['id']}"
     gateway = gateway_process(write_config(settings))
-    gateway.start()
+    await gateway.start()
     for sid, sim in suppliers.items():
         sim.gateway_url = gateway.url
         sim.webhook_secret = f"secret-{sid}"
@@ -396,7 +396,7 @@ async def test_write_back_waits_out_outages_and_restarts_without_a_second_bill(
     # K3Cloud goes away right after saving the purchase order, before it is submitted.
     erp.go_down_after("Save", "PUR_PurchaseOrder")
     gateway = gateway_process(path)
-    gateway.start()
+    await gateway.start()
     sim = suppliers["sup-zj"]
     sim.gateway_url, sim.webhook_secret = gateway.url, "secret-sup-zj"
     await sim.wait_for_orders(1, timeout=30)
@@ -408,7 +408,7 @@ async def test_write_back_waits_out_outages_and_restarts_without_a_second_bill(
 
     # The next run finds the saved bill by its reference and finishes it: no second bill.
     again = gateway_process(path)
-    again.start()
+    await again.start()
     sim.gateway_url = again.url
     await log_line(again, event("kingdee.purchase_order_written", po_id=po_id))
     assert [b.status for b in erp.bills("PUR_PurchaseOrder")] == ["C"]
@@ -420,7 +420,7 @@ async def test_write_back_waits_out_outages_and_restarts_without_a_second_bill(
     again.kill()
     erp.down = False
     third = gateway_process(path)
-    third.start()
+    await third.start()
     await log_line(third, event("kingdee.outstock_written", po_id=po_id))
     assert [b.header["fcarriageno"] for b in erp.audited("SAL_OUTSTOCK")] == ["SF3001"]
     assert len(erp.bills("PUR_PurchaseOrder")) == 1
