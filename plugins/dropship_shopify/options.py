@@ -119,12 +119,11 @@ def check_options(options: dict[str, Any]) -> list[OptionProblem]:
 def _problem(error: msgspec.ValidationError) -> OptionProblem:
     text = str(error)
     match = _AT_PATH.search(text)
-    if match is None:
-        return OptionProblem((), text)
-    path: list[str | int] = [
-        int(index) if index else name for name, index in _PATH_PART.findall(match["path"])
-    ]
-    message = text[: match.start()]
+    path: list[str | int] = []
+    message = text
+    if match is not None:
+        path = [int(index) if index else name for name, index in _PATH_PART.findall(match["path"])]
+        message = text[: match.start()]
     named = _NAMED_FIELD.match(message)
     if named is not None:  # the field is the problem: name it in the path
         path.append(named["field"])

@@ -8,7 +8,9 @@ the demo works, that path works.
 
 - channel adapter ``simulated_shop`` (`SimulatedShop`): realistic orders into intake;
 - service ``supplier_fleet`` (`SupplierFleet`): several `SupplierSimulator` HTTP servers that
-  speak the supplier protocol of CONTRACT §5 and send signed shipment notices back.
+  speak the supplier protocol of CONTRACT §5 and send signed shipment notices back;
+- service ``shopify_shop`` (`ShopifyShopService`): a `ShopifyShop` stand-in (Shopify's webhooks,
+  REST and GraphQL Admin API) whose customers place orders for the ``shopify`` channel.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dropship_simulator.shop_channel import SimulatedShop
+from dropship_simulator.shopify_service import ShopifyShopService
+from dropship_simulator.shopify_shop import ShopifyShop
 from dropship_simulator.supplier_server import Scripted, SupplierSimulator
 from dropship_simulator.suppliers_service import SupplierFleet
 from gateway.plugin_api.hookspecs import hookimpl
@@ -25,10 +29,19 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["Scripted", "SimulatedShop", "SupplierFleet", "SupplierSimulator", "__version__"]
+__all__ = [
+    "Scripted",
+    "ShopifyShop",
+    "ShopifyShopService",
+    "SimulatedShop",
+    "SupplierFleet",
+    "SupplierSimulator",
+    "__version__",
+]
 
 
 @hookimpl
 def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
     registry.channel_adapter("simulated_shop", SimulatedShop)
     registry.service("supplier_fleet", SupplierFleet)
+    registry.service("shopify_shop", ShopifyShopService)
