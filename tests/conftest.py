@@ -14,7 +14,7 @@ import aiosqlite
 import pytest
 import tomli_w
 
-from gateway.app.plugins import load_plugins
+from gateway.app.plugins import load_configured_plugins
 from gateway.app.runtime import Gateway
 from gateway.infra.config import Config, load_config
 from tests.harness import GatewayProcess, Mosquitto
@@ -104,6 +104,6 @@ def gateway_process(tmp_path: Path) -> Iterator[Callable[[Path], GatewayProcess]
 async def start_gateway(config_path: Path) -> Gateway:
     """A gateway in this test's event loop, loaded exactly as `run.py serve` loads it."""
     config: Config = load_config(config_path)
-    gateway = Gateway(config, load_plugins(config.gateway.plugin_modules))
+    gateway = Gateway(config, load_configured_plugins(config))
     await gateway.start()
     return gateway

@@ -24,6 +24,8 @@ def test_first_party_plugins_load_through_their_entry_points() -> None:
     by_name = {p.name: p for p in plugins.plugins}
     assert by_name["http_json"].module == "dropship_http_json"
     assert by_name["http_json"].version == "0.1.0"
+    assert by_name["http_json"].package == "dropship-gateway"
+    assert by_name["http_json"].api_version == 2
     assert by_name["http_json"].hooks == ["dropship_gateway_register_adapters"]
     assert by_name["http_json"].supplier_adapters == ["http_json"]
     assert by_name["simulator"].channel_adapters == ["simulated_shop"]
@@ -48,6 +50,7 @@ def test_each_broken_plugin_is_reported_and_the_rest_load() -> None:
     assert {"http_json", "crashing"} <= set(plugins.registry.supplier_adapters)
     crashing = next(p for p in plugins.plugins if p.name == "tests.fixture_plugins.crashing")
     assert crashing.version == "9.9.9"
+    assert (crashing.source, crashing.package) == ("plugin_modules", None)
     assert crashing.error is None
 
 
@@ -94,6 +97,7 @@ def test_check_reports_an_adapters_own_option_problems_under_the_config_key(
 ) -> None:
     (tmp_path / "checked_options.py").write_text(
         "from gateway.plugin_api import OptionProblem, hookimpl\n"
+        "plugin_api_version = 2\n"
         "def check(options):\n"
         "    if not isinstance(options.get('folder'), str):\n"
         "        return [OptionProblem(('folder',), 'a folder path is required')]\n"
@@ -102,8 +106,8 @@ def test_check_reports_an_adapters_own_option_problems_under_the_config_key(
         "    raise KeyError('x')\n"
         "@hookimpl\n"
         "def dropship_gateway_register_adapters(registry):\n"
-        "    registry.supplier_adapter('checked', object, check_options=check)\n"
-        "    registry.channel_adapter('exploding', object, check_options=explode)\n"
+        "    registry.supplier_adapter('checked', lambda ctx: None, check_options=check)\n"
+        "    registry.channel_adapter('exploding', lambda: None, check_options=explode)\n"
     )
     config = tmp_path / "gateway.toml"
     config.write_text(

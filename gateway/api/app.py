@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import ops, orders, suppliers
+from gateway.api import ops, orders, plugins, suppliers
 from gateway.api.context import CONTEXT, ApiContext
 from gateway.api.errors import error_middleware
 
@@ -19,6 +19,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_get(f"{PREFIX}/orders/{{order_id}}", orders.get_one)
     app.router.add_get(f"{PREFIX}/suppliers", suppliers.list_suppliers)
     app.router.add_post(f"{PREFIX}/suppliers/{{supplier_id}}/shipments", suppliers.post_shipment)
+    app.router.add_get(f"{PREFIX}/plugins", plugins.list_plugins)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from gateway.actors.supplier_health import SupplierHealth
 from gateway.infra.clock import Clock
 from gateway.infra.config import SupplierConfig
 from gateway.infra.metrics import Metrics
+from gateway.plugin_api.registry import PluginInfo
 from gateway.store.db import Database
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
@@ -28,6 +29,7 @@ class ApiContext:
     metrics: Metrics
     readiness: Readiness
     max_body: int
+    plugins: Sequence[PluginInfo] = ()  # as loaded at start-up, failures included
 
 
 CONTEXT = web.AppKey("context", ApiContext)

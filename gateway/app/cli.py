@@ -15,7 +15,7 @@ import msgspec
 import structlog
 
 from gateway.app.event_loop import run_async
-from gateway.app.plugins import PluginSet, load_plugins
+from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
 from gateway.domain.intake import order_schema
 from gateway.domain.notices import ShipmentNotice
 from gateway.domain.validation import Problem
@@ -116,7 +116,7 @@ def cmd_check(path: Path, out: TextIO) -> int:
             out.write(f"{problem.key_path()}: {problem.message}\n")
         return EXIT_INVALID
     configure_logging("error", "json", sys.stderr)
-    problems = plugin_problems(config, load_plugins(config.gateway.plugin_modules))
+    problems = plugin_problems(config, load_configured_plugins(config))
     for problem in problems:
         out.write(f"{problem.key_path()}: {problem.message}\n")
     if problems:
@@ -132,16 +132,22 @@ def cmd_check(path: Path, out: TextIO) -> int:
 
 
 def cmd_plugins(path: Path, out: TextIO) -> int:
-    extra: list[str] = []
+    plugins: PluginSet | None = None
     if path.exists():
         try:
-            extra = load_config(path).gateway.plugin_modules
+            config = load_config(path)
         except ConfigError as error:
             out.write(f"{path}: config has problems; run `run.py check` ({len(error.problems)})\n")
-    configure_logging("error", "json", sys.stderr)
-    plugins = load_plugins(extra)
+        else:
+            configure_logging("error", "json", sys.stderr)
+            plugins = load_configured_plugins(config)
+    if plugins is None:
+        configure_logging("error", "json", sys.stderr)
+        plugins = load_plugins()
     for info in plugins.plugins:
-        out.write(f"{info.name} {info.version or '(no version)'}  [{info.module}]\n")
+        origin = f"package {info.package}" if info.package else info.source
+        api = f", plugin API {info.api_version}" if info.api_version is not None else ""
+        out.write(f"{info.name} {info.version or '(no version)'}  [{info.module}]  {origin}{api}\n")
         out.write(f"    hooks: {', '.join(info.hooks) or 'none'}\n")
         for label, names in (
             ("supplier adapters", info.supplier_adapters),
@@ -180,7 +186,7 @@ def cmd_serve(path: Path) -> int:
             sys.stderr.write(f"{problem.key_path()}: {problem.message}\n")
         return EXIT_INVALID
     configure_logging(config.log.level, config.log.format)
-    plugins = load_plugins(config.gateway.plugin_modules)
+    plugins = load_configured_plugins(config)
     for problem in plugin_problems(config, plugins):
         log.error("config.plugin_problem", key=problem.key_path(), problem=problem.message)
     return run_async(serve(config, plugins))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway.app.event_loop import run_async
-from gateway.app.plugins import load_plugins
+from gateway.app.plugins import load_configured_plugins
 from gateway.app.runtime import DATABASE_FILE, Gateway
 from gateway.feed.publisher import broker_address
 from gateway.infra.config import Config, ConfigError, load_config
@@ -49,7 +49,7 @@ async def _demo(config: Config, duration_s: float | None, log_path: Path, out: T
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    plugins = load_plugins(config.gateway.plugin_modules)
+    plugins = load_configured_plugins(config)
     for info in plugins.errors:
         out.write(f"plugin {info.name}: {info.error}\n")
     async with Gateway(config, plugins) as gateway:

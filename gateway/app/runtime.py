@@ -172,6 +172,7 @@ class Gateway:
                 metrics=self.metrics,
                 readiness=self.readiness,
                 max_body=self.config.http.max_body_bytes,
+                plugins=self.plugins.plugins,
             )
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -49,6 +49,9 @@ class GatewaySection(_Section, kw_only=True):
     shutdown_grace_s: NonNegativeSeconds = 10.0
     # Extra plugin modules by import path, for local plugins without a package of their own.
     plugin_modules: list[str] = []
+    # How long one plugin's import, or one call of its hook, may take at start-up before the
+    # plugin is reported as hanging and skipped (the others load regardless).
+    plugin_timeout_s: PositiveSeconds = 10.0
     # OTP-style restart limit of every supervisor: more than `restart_intensity` crashes within
     # `restart_period_s` and the child is marked down (and tried again after `revive_after_s`).
     restart_intensity: Annotated[int, Meta(ge=0)] = 3

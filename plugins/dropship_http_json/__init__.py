@@ -11,6 +11,7 @@ from gateway.plugin_api.hookspecs import hookimpl
 from gateway.plugin_api.registry import AdapterRegistry
 
 __version__ = "0.1.0"
+plugin_api_version = 2  # the plugin API this plugin is written for (docs/plugins.md)
 
 
 @hookimpl

@@ -12,6 +12,8 @@ from gateway.plugin_api.adapters import (
 from gateway.plugin_api.hookspecs import hookimpl
 from gateway.plugin_api.registry import AdapterRegistry
 
+plugin_api_version = 2
+
 __version__ = "9.9.9"
 
 

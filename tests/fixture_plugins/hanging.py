@@ -14,6 +14,8 @@ from gateway.plugin_api.adapters import (
 from gateway.plugin_api.hookspecs import hookimpl
 from gateway.plugin_api.registry import AdapterRegistry
 
+plugin_api_version = 2
+
 
 class HangingSupplier:
     calls = 0  # across instances: the actor may restart the adapter

@@ -6,6 +6,8 @@ from gateway.plugin_api.hookspecs import hookimpl
 from gateway.plugin_api.registry import AdapterRegistry
 from tests.fixture_plugins.crashing import CrashingSupplier
 
+plugin_api_version = 2
+
 
 @hookimpl
 def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
