@@ -64,6 +64,7 @@ def test_each_broken_plugin_is_reported_and_registers_nothing(site: Path) -> Non
     # Only the plugins that loaded are in the plugin manager.
     assert {name for name, _ in plugins.manager.list_name_plugin()} == {
         "http_json",
+        "shopify",
         "simulator",
         "good",
     }

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gateway.plugin_api import AdapterRegistry
 
 __version__ = "0.1.0"
+plugin_api_version = 2  # the plugin API this plugin is written for (docs/plugins.md)
 
 __all__ = ["ShopifyChannel", "__version__"]
 
