@@ -23,8 +23,10 @@ import yaml
 
 from gateway.actors.health_reporter import _ALERTS
 from gateway.actors.supplier_health import SupplierHealth
+from gateway.api.access import MUTATING, ROUTE_ACCESS
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
+from gateway.domain.access import READERS, Role
 from gateway.domain.intake import order_schema
 from gateway.domain.lifecycle import order_event_type
 from gateway.domain.model import OrderStatus, PoStatus
@@ -58,7 +60,7 @@ def registered_routes() -> dict[tuple[str, str], Any]:
     """(method, path) → handler of every route `build_app` registers. Nothing in the context is
     touched while building except `max_body`, so the other fields can stay empty."""
     fields: dict[str, Any] = {field.name: None for field in dataclasses.fields(ApiContext)}
-    app = build_app(ApiContext(**{**fields, "max_body": 1024}))
+    app = build_app(ApiContext(**{**fields, "max_body": 1024}), access=None)
     routes = {
         (route.method.lower(), route.resource.canonical): route.handler
         for route in app.router.routes()
@@ -171,7 +173,21 @@ def test_every_status_a_handler_returns_is_documented_and_no_other(
     operations = documented_operations(openapi)
     for key, handler in registered_routes().items():
         documented = {int(status) for status in operations[key]["responses"]}
-        assert documented == handler_statuses(handler), f"{key}: responses differ from the code"
+        expected = handler_statuses(handler) | access_statuses(*key)
+        assert documented == expected, f"{key}: responses differ from the code"
+
+
+def access_statuses(method: str, path: str) -> set[int]:
+    """What the access middleware may answer before the handler (gateway/api/access.py)."""
+    access = ROUTE_ACCESS[("GET" if method == "head" else method.upper(), path)]
+    if access.public:
+        return set()
+    codes = {401}
+    if access.roles != READERS | {Role.SUPPLIER} or method.upper() in MUTATING:
+        codes.add(403)  # a role that may not, or a cookie without its CSRF token
+    if access.rate_limited:
+        codes.add(429)
+    return codes
 
 
 def _without_descriptions(node: Any) -> Any:

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import ops, orders, plugins, suppliers
+from gateway.api import audit, ops, orders, personal_data, plugins, sessions, suppliers
+from gateway.api.access import ACCESS, AccessControl, access_middleware
 from gateway.api.context import CONTEXT, ApiContext
 from gateway.api.errors import error_middleware
 
 PREFIX = "/api/v1"
 
 
-def build_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(client_max_size=ctx.max_body, middlewares=[error_middleware])
+def build_app(ctx: ApiContext, *, access: AccessControl | None) -> web.Application:
+    """`access` None builds the routes without access control: for tests of the API's shape
+    only; the gateway always passes one (gateway.api.access)."""
+    middlewares = [error_middleware]
+    if access is not None:
+        middlewares.append(access_middleware)
+    app = web.Application(client_max_size=ctx.max_body, middlewares=middlewares)
     app[CONTEXT] = ctx
+    if access is not None:
+        app[ACCESS] = access
     app.router.add_post(f"{PREFIX}/orders", orders.post_orders)
     app.router.add_get(f"{PREFIX}/orders", orders.get_many)
     app.router.add_get(f"{PREFIX}/orders/{{order_id}}", orders.get_one)
@@ -23,4 +31,10 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
+    # -- access control, audit, personal data (issue 9) --
+    app.router.add_post(f"{PREFIX}/session", sessions.login)
+    app.router.add_get(f"{PREFIX}/session", sessions.whoami)
+    app.router.add_delete(f"{PREFIX}/session", sessions.logout)
+    app.router.add_get(f"{PREFIX}/audit", audit.get_audit)
+    app.router.add_get(f"{PREFIX}/orders/{{order_id}}/ship_to", personal_data.get_order_ship_to)
     return app

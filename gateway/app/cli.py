@@ -16,6 +16,8 @@ import structlog
 
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
+from gateway.app.token_cmd import add_parser as token_commands
+from gateway.app.token_cmd import cmd_token
 from gateway.domain.intake import order_schema
 from gateway.domain.notices import ShipmentNotice
 from gateway.domain.validation import Problem
@@ -45,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_check(path, sys.stdout)
     if command == "plugins":
         return cmd_plugins(path, sys.stdout)
+    if command == "token":
+        return cmd_token(args, path, sys.stdout, sys.stderr)
     return cmd_serve(path)
 
 
@@ -68,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("order", "shipment", "config"))
+    token_commands(commands)
     return parser
 
 
@@ -193,6 +198,7 @@ def cmd_serve(path: Path) -> int:
 
 
 async def serve(config: Config, plugins: PluginSet) -> int:
+    from gateway.api.access import InsecureConfig
     from gateway.app.runtime import Gateway
 
     stop = asyncio.Event()
@@ -205,6 +211,9 @@ async def serve(config: Config, plugins: PluginSet) -> int:
     except OSError as error:
         log.error("gateway.start_failed", error=str(error))
         return EXIT_FAILED
+    except InsecureConfig as error:
+        log.error("gateway.refused", error=str(error))
+        return EXIT_INVALID
     try:
         await stop.wait()
     finally:

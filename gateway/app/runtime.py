@@ -18,12 +18,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.actors.audit_log import AuditLog
 from gateway.actors.bus import HEALTH, ROUTER, Bus, SupplierHealthChanged, supplier_address
 from gateway.actors.health_reporter import HealthReporter
 from gateway.actors.intake import IntakeService
 from gateway.actors.router import RouterActor
 from gateway.actors.supplier import SupplierActor
 from gateway.actors.supplier_health import SupplierHealth
+from gateway.api.access import AccessControl
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
 from gateway.app.plugins import PluginSet
@@ -42,6 +44,7 @@ from gateway.infra.supervision import (
     RestartPolicy,
     Supervisor,
 )
+from gateway.infra.tls import server_context
 from gateway.plugin_api.adapters import ChannelContext, ServiceContext, SubmitResult
 from gateway.store.db import Database
 from gateway.store.routing import sync_catalog
@@ -86,6 +89,8 @@ class Gateway:
         )
         self.publisher = Publisher(self.db, config.mqtt, self.clock, self.metrics)
         self.supplier_actors: dict[str, SupplierActor] = {}
+        self.audit = AuditLog(self.db)
+        self.access = AccessControl(config, self.db, self.clock, self.audit)
         self._broker: EmbeddedBroker | None = None
         self._runner: web.AppRunner | None = None
         self.http_url = ""
@@ -116,12 +121,14 @@ class Gateway:
         )
 
     async def _start_parts(self) -> None:
+        await self.access.prepare()  # refuses an open API on a network address: nothing starts
         await sync_catalog(self.db, self.config.catalog)
         if self.config.mqtt.url == "embedded":
             self._broker = EmbeddedBroker(self.config.mqtt.embedded_listen)
             await self._broker.start()
         start = self.supervisor.start_child
         await start(ChildSpec("publisher", self.publisher.run, Restart.TRANSIENT))
+        await start(ChildSpec("audit", self.audit.run))
         health = HealthReporter(self.db, self.bus.mailbox(HEALTH), self.healths, self.clock)
         await start(ChildSpec("health", health.run))
         for service in self.config.services:
@@ -173,14 +180,18 @@ class Gateway:
                 readiness=self.readiness,
                 max_body=self.config.http.max_body_bytes,
                 plugins=self.plugins.plugins,
-            )
+            ),
+            access=self.access,
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
+        tls = server_context(self.config.http)
+        site = web.TCPSite(
+            self._runner, self.config.http.host, self.config.http.port, ssl_context=tls
+        )
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.http_url = f"http://{host}:{port}"
+        self.http_url = f"{'https' if tls else 'http'}://{host}:{port}"
 
     async def _start_channel(self, channel: ChannelConfig) -> None:
         factory = self.plugins.registry.channel_adapters.get(channel.adapter)
@@ -298,6 +309,10 @@ class Gateway:
         if self._broker is not None:
             await self._broker.stop()
             self._broker = None
+        try:
+            await self.audit.flush()  # what the last requests did, before the store closes
+        except Exception as error:
+            log.error("audit.flush_failed", error=str(error), lost=self.audit.pending)
         with contextlib.suppress(Exception):
             await self.db.close()
         log.info("gateway.stopped", feed_flushed=flushed)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import ssl
 
 import aiomqtt
 import structlog
@@ -23,6 +22,7 @@ from gateway.infra.clock import Clock
 from gateway.infra.config import MqttSection
 from gateway.infra.metrics import Metrics
 from gateway.infra.supervision import Ready
+from gateway.infra.tls import mqtt_client_context
 from gateway.store.db import Database
 from gateway.store.feed import OutboxRow, delete_outbox_through, fetch_outbox, outbox_depth
 
@@ -122,7 +122,7 @@ class Publisher:
             username=self._config.username,
             password=self._config.password,
             keepalive=self._config.keepalive_s,
-            tls_context=ssl.create_default_context() if tls else None,
+            tls_context=mqtt_client_context(self._config) if tls else None,
             will=aiomqtt.Will(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True),
             timeout=10,
         )

@@ -21,6 +21,13 @@ import msgspec
 import yarl
 from msgspec import Meta
 
+from gateway.domain.access import (
+    MIN_TOKEN_LENGTH,
+    TOKEN_NAME_PATTERN,
+    Role,
+    parse_role,
+    valid_digest,
+)
 from gateway.domain.fields import (
     Identifier,
     Money,
@@ -65,6 +72,9 @@ class HttpSection(_Section, kw_only=True):
     host: str = "127.0.0.1"
     port: Port = 8080
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 4 * 1024 * 1024
+    # HTTPS when both are set: PEM certificate chain and its private key (issue 9).
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
 
 class MqttSection(_Section, kw_only=True):
@@ -77,6 +87,11 @@ class MqttSection(_Section, kw_only=True):
     reconnect_max_s: PositiveSeconds = 30.0
     # Where the in-process broker listens when url = "embedded".
     embedded_listen: str = "127.0.0.1:1883"
+    # mqtts:// only: the CA that signed the broker's certificate (default: the system's), and a
+    # client certificate and key for brokers that ask for one (issue 9).
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
 
 class SupplierConfig(_Section, kw_only=True):
@@ -131,6 +146,33 @@ class LogSection(_Section, kw_only=True):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+# -- access control and limits (issue 9) ---------------------------------------------------------
+
+
+class TokenConfig(_Section, kw_only=True):
+    """An API token given in the config. The token itself (`env:NAME`) or only its SHA-256
+    (`python run.py token hash`), so the file need not hold the secret."""
+
+    name: Annotated[str, Meta(pattern=TOKEN_NAME_PATTERN)]
+    role: str  # viewer | operator | admin | supplier:<supplier id>
+    token: str | None = None
+    sha256: str | None = None
+
+
+class AuthSection(_Section, kw_only=True):
+    tokens: list[TokenConfig] = []
+    public_health: bool = True  # /healthz and /readyz answer without a token
+    public_metrics: bool = False  # /metrics answers without a token
+    session_ttl_s: PositiveSeconds = 12 * 3600.0  # a dashboard login lasts this long
+
+
+class LimitsSection(_Section, kw_only=True):
+    # Per token, on POST /api/v1/orders: a token bucket of `intake_burst` requests refilled at
+    # `intake_rate_per_s`; past it, 429 with Retry-After. 0 turns the limit off.
+    intake_rate_per_s: Annotated[float, Meta(ge=0)] = 50.0
+    intake_burst: Annotated[int, Meta(ge=1)] = 100
+
+
 class Config(_Section, kw_only=True):
     gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
     http: HttpSection = msgspec.field(default_factory=HttpSection)
@@ -141,6 +183,8 @@ class Config(_Section, kw_only=True):
     channels: list[ChannelConfig] = []
     services: list[ServiceConfig] = []
     log: LogSection = msgspec.field(default_factory=LogSection)
+    auth: AuthSection = msgspec.field(default_factory=AuthSection)
+    limits: LimitsSection = msgspec.field(default_factory=LimitsSection)
 
     def supplier(self, supplier_id: str) -> SupplierConfig | None:
         return next((s for s in self.suppliers if s.id == supplier_id), None)
@@ -398,6 +442,60 @@ def cross_check(raw: dict[str, Any], catalog_rows: list[CatalogRow]) -> list[Pro
     listen = mqtt.get("embedded_listen", MqttSection().embedded_listen)
     if url == "embedded" and isinstance(listen, str) and not _is_host_port(listen):
         problems.append(Problem(("mqtt", "embedded_listen"), "expected host:port"))
+    problems += _check_security(raw, supplier_ids)
+    return problems
+
+
+def _check_security(raw: dict[str, Any], supplier_ids: set[str]) -> list[Problem]:
+    """Tokens, TLS files (issue 9)."""
+    problems: list[Problem] = []
+    auth = raw.get("auth")
+    tokens = _tables(auth, "tokens") if isinstance(auth, dict) else []
+    names: set[str] = set()
+    digests: set[str] = set()
+    for index, token in tokens:
+        where: tuple[PathPart, ...] = ("auth", "tokens", index)
+        name = token.get("name")
+        if isinstance(name, str):
+            if name in names:
+                problems.append(Problem((*where, "name"), f"duplicate token name {name!r}"))
+            names.add(name)
+        role = token.get("role")
+        if isinstance(role, str):
+            try:
+                kind, supplier_id = parse_role(role)
+            except ValueError as error:
+                problems.append(Problem((*where, "role"), str(error)))
+            else:
+                if kind == Role.SUPPLIER and supplier_id not in supplier_ids:
+                    problems.append(Problem((*where, "role"), f"no supplier {supplier_id!r}"))
+        secret, digest = token.get("token"), token.get("sha256")
+        if (secret is None) == (digest is None):
+            problems.append(Problem(where, "give either token (use env:NAME) or sha256"))
+        if isinstance(secret, str) and len(secret) < MIN_TOKEN_LENGTH:
+            problems.append(
+                Problem((*where, "token"), f"too short: at least {MIN_TOKEN_LENGTH} characters")
+            )
+        if isinstance(digest, str):
+            if not valid_digest(digest):
+                problems.append(Problem((*where, "sha256"), "expected 64 lowercase hex digits"))
+            elif digest in digests:
+                problems.append(Problem((*where, "sha256"), "the same token is given twice"))
+            digests.add(digest)
+    for section in ("http", "mqtt"):
+        table = raw.get(section)
+        if not isinstance(table, dict):
+            continue
+        cert, key = table.get("tls_cert_file"), table.get("tls_key_file")
+        if (cert is None) != (key is None):
+            problems.append(
+                Problem((section, "tls_key_file" if key is None else "tls_cert_file"),
+                        "tls_cert_file and tls_key_file go together")
+            )  # fmt: skip
+        for name in ("tls_cert_file", "tls_key_file", "tls_ca_file"):
+            path = table.get(name)
+            if isinstance(path, str) and not Path(path).is_file():
+                problems.append(Problem((section, name), f"no such file: {path}"))
     return problems
 
 
