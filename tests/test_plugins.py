@@ -88,9 +88,10 @@ def test_check_names_the_key_of_an_adapter_no_plugin_provides(tmp_path: Path) ->
     )
     result = run_cli("check", "--config", str(config))
     assert result.returncode == 2
-    assert result.stdout.splitlines() == [
-        "suppliers[0].adapter: no supplier adapter named 'soap_xml' (loaded: http_json)"
-    ]
+    [line] = result.stdout.splitlines()
+    named, _, loaded = line.partition(" (loaded: ")
+    assert named == "suppliers[0].adapter: no supplier adapter named 'soap_xml'"
+    assert "http_json" in loaded.rstrip(")").split(", ")  # and the other first-party adapters
 
 
 def test_check_reports_an_adapters_own_option_problems_under_the_config_key(

@@ -396,7 +396,7 @@ def cross_check(raw: dict[str, Any], catalog_rows: list[CatalogRow]) -> list[Pro
                 problems.append(Problem((*where, "id"), f"duplicate supplier id {supplier_id!r}"))
             supplier_ids.add(supplier_id)
         url = supplier.get("url")
-        if isinstance(url, str) and not _is_http_url(url):
+        if isinstance(url, str) and not _is_supplier_url(url):
             problems.append(Problem((*where, "url"), "not a valid URL"))
         regions = supplier.get("regions")
         for r_index, region in enumerate(regions if isinstance(regions, list) else []):
@@ -499,12 +499,14 @@ def _check_security(raw: dict[str, Any], supplier_ids: set[str]) -> list[Problem
     return problems
 
 
-def _is_http_url(text: str) -> bool:
+def _is_supplier_url(text: str) -> bool:
+    """http(s) for API suppliers; sftp://user@host/folder for file-exchange suppliers (the
+    adapter itself checks that it got the scheme it speaks)."""
     try:
         url = yarl.URL(text)
     except (ValueError, TypeError):
         return False
-    return url.scheme in ("http", "https") and bool(url.host)
+    return url.scheme in ("http", "https", "sftp") and bool(url.host)
 
 
 def _is_mqtt_url(text: str) -> bool:
