@@ -153,6 +153,11 @@ async def launch(
             process.watcher.wait_for, lambda ln: '"shopify.listening"' in ln, 20
         )
         webhook_url = json.loads(line)["url"]
+        # The first reconciliation pass runs at start; wait for it, so that what a test does
+        # next is not raced by it (each test says when reconciliation may take orders in).
+        await asyncio.to_thread(
+            process.watcher.wait_for, lambda ln: '"shopify.reconciled"' in ln, 20
+        )
         for sim in suppliers:
             sim.gateway_url = process.url
         shop.subscriptions = [(topic, webhook_url) for topic in ORDER_TOPICS]
