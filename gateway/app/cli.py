@@ -16,6 +16,8 @@ import structlog
 
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
+from gateway.app.preview_cmd import add_parser as preview_commands
+from gateway.app.preview_cmd import cmd_preview
 from gateway.app.token_cmd import add_parser as token_commands
 from gateway.app.token_cmd import cmd_token
 from gateway.domain.intake import order_schema
@@ -49,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_plugins(path, sys.stdout)
     if command == "token":
         return cmd_token(args, path, sys.stdout, sys.stderr)
+    if command == "preview":
+        return cmd_preview(args, path, sys.stdout, sys.stderr)
     return cmd_serve(path)
 
 
@@ -73,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("order", "shipment", "config"))
     token_commands(commands)
+    preview_commands(commands)
     return parser
 
 
