@@ -206,3 +206,13 @@ def test_options_are_checked_with_their_paths() -> None:
         OptionProblem(("access_token",), "required")
     ]
     assert check_options({**good, "reconcile_every_s": 0})[0].path == ("reconcile_every_s",)
+    # Every problem at once, not the first one msgspec meets.
+    several = check_options(
+        {"shop_url": "acme", "access_token": "t", "listen": "nope", "reconcile_every": 3}
+    )
+    assert [p.path for p in several] == [
+        ("reconcile_every",),
+        ("api_secret",),
+        ("shop_url",),
+        ("listen",),
+    ]

@@ -89,30 +89,65 @@ def parse_options(options: dict[str, Any]) -> ShopifyOptions:
 
 def check_options(options: dict[str, Any]) -> list[OptionProblem]:
     """Every problem of a Shopify channel's options, each with its key path."""
-    try:
-        parsed = msgspec.convert(options, ShopifyOptions)
-    except msgspec.ValidationError as error:
-        return [_problem(error)]
-    problems: list[OptionProblem] = []
-    url = urlparse(parsed.shop_url)
-    if url.scheme not in ("http", "https") or not url.netloc:
-        problems.append(
-            OptionProblem(("shop_url",), "expected the shop's URL, like https://acme.myshopify.com")
-        )
-    if not _VERSION.match(parsed.api_version):
+    problems = _type_problems(options)
+    bad = {p.path[0] for p in problems if p.path}
+    # Each value that has the right type is checked for sense, whatever is wrong elsewhere.
+    valid = {k: v for k, v in options.items() if k in _DEFAULTS and k not in bad}
+    value = {**_DEFAULTS, **valid}
+    if "shop_url" in valid:
+        url = urlparse(value["shop_url"])
+        if url.scheme not in ("http", "https") or not url.netloc:
+            problems.append(
+                OptionProblem(
+                    ("shop_url",), "expected the shop's URL, like https://acme.myshopify.com"
+                )
+            )
+    if not _VERSION.match(value["api_version"]):
         problems.append(
             OptionProblem(("api_version",), "expected a Shopify API version such as 2024-10")
         )
-    match = _LISTEN.match(parsed.listen)
+    match = _LISTEN.match(value["listen"])
     if match is None or int(match["port"]) > 65535:
         problems.append(OptionProblem(("listen",), "expected host:port, like 127.0.0.1:8091"))
-    if not parsed.webhook_path.startswith("/"):
+    if not value["webhook_path"].startswith("/"):
         problems.append(OptionProblem(("webhook_path",), "expected a path starting with /"))
-    for code, carrier in parsed.carriers.items():
+    carriers = msgspec.convert(value["carriers"], dict[str, CarrierOption])
+    for code, carrier in carriers.items():
         if carrier.url is not None and "{number}" not in carrier.url:
             problems.append(
                 OptionProblem(("carriers", code, "url"), "expected a URL containing {number}")
             )
+    return problems
+
+
+# Every option's default; the required ones have a stand-in that passes the checks of sense.
+def _default(field: msgspec.structs.FieldInfo) -> Any:
+    if field.default is not msgspec.NODEFAULT:
+        return field.default
+    if field.default_factory is not msgspec.NODEFAULT:
+        return field.default_factory()
+    return None
+
+
+_DEFAULTS: dict[str, Any] = {
+    f.encode_name: _default(f) for f in msgspec.structs.fields(ShopifyOptions)
+}
+
+
+def _type_problems(options: dict[str, Any]) -> list[OptionProblem]:
+    """Unknown, missing and mistyped options, all of them (msgspec stops at the first)."""
+    fields = {f.encode_name: f for f in msgspec.structs.fields(ShopifyOptions)}
+    problems = [OptionProblem((key,), "unknown option") for key in options if key not in fields]
+    for name, field in fields.items():
+        if name not in options:
+            if field.required:
+                problems.append(OptionProblem((name,), "required"))
+            continue
+        try:
+            msgspec.convert(options[name], field.type)
+        except msgspec.ValidationError as error:
+            problem = _problem(error)
+            problems.append(OptionProblem((name, *problem.path), problem.message))
     return problems
 
 
