@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The example third-party plugin, pip-installed like any plugin (not editable) so that the gateway
+# finds it only through its entry point.
+EXAMPLE := examples/dropship-example-feed
+EXAMPLE_FILES := $(shell find $(EXAMPLE) -path '*/build' -prune -o -type f \( -name '*.py' -o -name '*.toml' \) -print)
 
 .PHONY: demo test lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --force-reinstall ./$(EXAMPLE)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,7 +23,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gateway
+	$(VENV)/bin/mypy gateway $(EXAMPLE)/dropship_example_feed
 
 test: lint
 	$(VENV)/bin/pytest

@@ -147,6 +147,9 @@ class HttpCounterpart:
             return None
         return HttpAnswer(200, b'{"status": "shipp', {"Content-Type": "application/json"})
 
+    def add_routes(self, app: web.Application) -> None:
+        """Serve more than the four operations (a report feed, a login endpoint)."""
+
     def default_answer(self, operation: Operation, po_id: str | None) -> Answer:
         """The answer when nothing is scripted."""
         defaults: dict[Operation, Answer] = {
@@ -163,6 +166,7 @@ class HttpCounterpart:
         app = web.Application()
         for route in self.routes:
             app.router.add_route(route.method, route.path, self._handler(route.operation))
+        self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
