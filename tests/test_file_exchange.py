@@ -32,25 +32,9 @@ from gateway.plugin_api import (
     SupplierRejected,
     SupplierUnavailable,
 )
+from gateway.testing import MemoryState
 
 PASSWORD = "s3cret-for-tests"
-
-
-class MemoryState:
-    """PluginState kept in a dict that outlives adapter instances, as the gateway's database
-    outlives a restart."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.values[key] = value
-
-    async def delete(self, key: str) -> None:
-        self.values.pop(key, None)
 
 
 def purchase_order(

@@ -17,25 +17,36 @@ import asyncssh
 
 
 class _Gate:
-    """Renames done so far, and an optional hold on the ones after the n-th."""
+    """Renames done so far (with the renamed file's content), an optional hold on the ones
+    after the n-th, and connections to drop at the next rename."""
 
     def __init__(self) -> None:
         self.renamed: list[tuple[str, str]] = []
+        self.contents: list[bytes] = []
         self.changed = asyncio.Condition()
         self.hold_after: int | None = None
         self.held = 0
         self.released = asyncio.Event()
+        self.hang_up_next = 0
 
-    async def before_rename(self) -> None:
+    async def before_rename(self, session: _SftpSession) -> None:
+        if self.hang_up_next:
+            self.hang_up_next -= 1
+            async with self.changed:
+                self.held += 1
+                self.changed.notify_all()
+            session.channel.get_connection().abort()
+            raise asyncssh.SFTPConnectionLost("hung up")  # the client never reads this answer
         if self.hold_after is not None and len(self.renamed) >= self.hold_after:
             async with self.changed:
                 self.held += 1
                 self.changed.notify_all()
             await self.released.wait()
 
-    async def after_rename(self, old: bytes, new: bytes) -> None:
+    async def after_rename(self, old: bytes, new: bytes, content: bytes) -> None:
         async with self.changed:
             self.renamed.append((old.decode(errors="replace"), new.decode(errors="replace")))
+            self.contents.append(content)
             self.changed.notify_all()
 
 
@@ -45,20 +56,30 @@ class _SftpSession(asyncssh.SFTPServer):
         self._gate = gate
 
     async def rename(self, oldpath: bytes, newpath: bytes) -> None:
-        await self._gate.before_rename()
+        await self._gate.before_rename(self)
         super().rename(oldpath, newpath)
-        await self._gate.after_rename(oldpath, newpath)
+        await self._gate.after_rename(oldpath, newpath, self._content(newpath))
 
     async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
-        await self._gate.before_rename()
+        await self._gate.before_rename(self)
         super().posix_rename(oldpath, newpath)
-        await self._gate.after_rename(oldpath, newpath)
+        await self._gate.after_rename(oldpath, newpath, self._content(newpath))
+
+    def _content(self, path: bytes) -> bytes:
+        with open(self.map_path(path), "rb") as file:
+            return file.read()
 
 
 class _Logins(asyncssh.SSHServer):
-    def __init__(self, users: dict[str, str], connections: set[asyncssh.SSHServerConnection]):
+    def __init__(
+        self,
+        users: dict[str, str],
+        connections: set[asyncssh.SSHServerConnection],
+        refused: Callable[[], bool],
+    ):
         self._users = users
         self._connections = connections
+        self._refused = refused
         self._connection: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -76,6 +97,8 @@ class _Logins(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
+        if self._refused():
+            return False
         return username in self._users and self._users[username] == password
 
 
@@ -101,6 +124,7 @@ class SftpServer:
         self._listener: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
         self._gate = _Gate()
+        self.refuse_logins = False  # as if the password had been changed at the supplier
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -140,7 +164,9 @@ class SftpServer:
             self.host,
             self.port,
             server_host_keys=[self._host_key()],
-            server_factory=lambda: _Logins(self._users, self._connections),
+            server_factory=lambda: _Logins(
+                self._users, self._connections, lambda: self.refuse_logins
+            ),
             sftp_factory=lambda channel: _SftpSession(channel, self.root, self._gate),
             allow_scp=False,
         )
@@ -180,6 +206,16 @@ class SftpServer:
         """Let `count` more renames happen, then hold every later one until `release_renames`."""
         self._gate.hold_after = len(self._gate.renamed) + count
         self._gate.released.clear()
+
+    def hang_up_at_next_rename(self) -> None:
+        """Drop the connection when the next rename arrives, without answering it."""
+        self._gate.hang_up_next += 1
+
+    @property
+    def renamed_contents(self) -> list[tuple[str, bytes]]:
+        """Every renamed file's new path and its content right after the rename."""
+        pairs = zip(self._gate.renamed, self._gate.contents, strict=True)
+        return [(new, data) for (_, new), data in pairs]
 
     def release_renames(self) -> None:
         self._gate.hold_after = None
