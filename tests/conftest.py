@@ -4,13 +4,13 @@ process. Every part is real: broker, SQLite files, HTTP servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiosqlite
 import pytest
 import tomli_w
 
@@ -22,20 +22,53 @@ from tests.harness import GatewayProcess, Mosquitto
 WriteConfig = Callable[[dict[str, Any]], Path]
 
 
+def store_threads() -> list[str]:
+    """The store's threads still running: each open Database has a writer and a reader."""
+    return [
+        thread.name
+        for thread in threading.enumerate()
+        if thread.name.startswith(("store-writer", "store-reader")) and thread.is_alive()
+    ]
+
+
+def leftovers(before: set[asyncio.Task[Any]]) -> list[str]:
+    """What a test left behind: tasks it started that still run, and open databases."""
+    current = asyncio.current_task()
+    tasks = [
+        f"task {t.get_name()}"
+        for t in asyncio.all_tasks()
+        if t not in before and t is not current and not t.done()
+    ]
+    return tasks + [f"thread {name}" for name in store_threads()]
+
+
 @pytest.fixture(autouse=True)
 async def no_leftovers() -> AsyncIterator[None]:
-    """Fail a test that leaves tasks running or database connections open (an unclosed
-    aiosqlite connection is a thread): such leaks hide shutdown bugs. Autouse fixtures are
-    set up first, so this check runs after every other fixture has torn down."""
+    """Fail a test that leaves tasks running or databases open (their threads), or whose
+    background tasks died with an exception nobody looked at: such leaks hide shutdown bugs
+    and crashes. Autouse fixtures are set up first, so this runs after every other teardown."""
+    loop = asyncio.get_running_loop()
     before = set(asyncio.all_tasks())
-    yield
-    current = asyncio.current_task()
-    leftover = [
-        t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()
-    ]
-    open_connections = [t for t in threading.enumerate() if isinstance(t, aiosqlite.Connection)]
-    assert not leftover, f"tasks left running: {[t.get_name() for t in leftover]}"
-    assert not open_connections, f"{len(open_connections)} SQLite connections left open"
+    lost: list[str] = []
+    previous_handler = loop.get_exception_handler()
+
+    def collect(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("task"), asyncio.Task):
+            lost.append(f"{context.get('message')}: {context.get('exception')!r}")
+        if previous_handler is not None:
+            previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(collect)
+    try:
+        yield
+        gc.collect()  # a dead task's exception is reported when the task is collected
+        left = leftovers(before)
+    finally:
+        loop.set_exception_handler(previous_handler)
+    assert not left, f"left behind: {left}"
+    assert not lost, f"background tasks failed: {lost}"
 
 
 @pytest.fixture

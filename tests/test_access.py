@@ -281,8 +281,8 @@ async def test_the_audit_log_pages_newest_first_and_cannot_be_rewritten(
     assert status == 400
     assert {d["path"] for d in answer["error"]["details"]} == {"query.limit", "query.cursor"}
 
-    async def tamper(tx: Any) -> None:
-        await tx.execute("DELETE FROM audit_log")
+    def tamper(tx: Any) -> None:
+        tx.execute("DELETE FROM audit_log")
 
     with pytest.raises(Exception, match="append-only"):
         await gateway.db.write(tamper)

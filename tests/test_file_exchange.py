@@ -17,6 +17,7 @@ import pytest
 
 from dropship_files import FileExchangeSupplier
 from dropship_files.options import check_options
+from dropship_simulator.file_supplier import FileSupplierSimulator
 from dropship_simulator.sftp_server import SftpServer
 from gateway.plugin_api import (
     Address,
@@ -502,3 +503,80 @@ def test_check_options_reports_unknown_keys_and_types() -> None:
 
 def test_problem_type_is_public() -> None:
     assert ReportProblem(source="f", message="m").line is None
+
+
+async def test_a_file_with_a_header_and_no_rows_is_moved_away_at_once(
+    sftp: SftpServer, make: Make
+) -> None:
+    adapter = await make()
+    write(sftp, "ACK_empty.csv", "po_id,status\r\n")
+
+    batch = await adapter.collect_reports()
+
+    assert batch.reports == ()
+    assert batch.problems == ()
+    assert (sftp.root / "replies" / "processed" / "ACK_empty.csv").exists()
+    assert not (sftp.root / "replies" / "ACK_empty.csv").exists()
+
+
+# -- the stand-in supplier answers its folder ----------------------------------------------------
+
+# How a gateway is configured for the stand-in (as in config/demo.toml).
+STAND_IN_OPTIONS: dict[str, Any] = {
+    "encoding": "gbk",
+    "po_columns": [
+        {"field": "po_id", "header": "采购单号"},
+        {"field": "sku", "header": "商品编码"},
+        {"field": "quantity", "header": "数量"},
+        {"field": "ship_to.name", "header": "收货人"},
+        {"field": "ship_to.phone", "header": "电话"},
+        {"field": "ship_to.full_address", "header": "收货地址"},
+    ],
+    "ack_columns": {"po_id": "采购单号", "status": "状态", "supplier_ref": "供应商单号",
+                    "reason": "原因"},
+    "shipment_columns": {"po_id": "采购单号", "carrier": "快递公司", "tracking_number": "运单号",
+                         "shipped_at": "发货时间", "sku": "商品编码", "quantity": "数量"},
+    "reason_map": {"缺货": "out_of_stock", "无此商品": "unknown_sku"},
+}  # fmt: skip
+
+
+async def test_the_stand_in_acknowledges_ships_in_parcels_and_refuses_in_its_own_words(
+    tmp_path: Path,
+) -> None:
+    async with FileSupplierSimulator(
+        tmp_path / "stand-in", password=PASSWORD, stock={"TEA-001": 5, "TEA-002": 5}
+    ) as supplier:
+        adapter = FileExchangeSupplier(
+            SupplierContext(
+                supplier_id="sup-files",
+                url=supplier.server.url("dropship"),
+                timeout_s=10,
+                max_in_flight=2,
+                options={"password": PASSWORD, "host_key": supplier.server.host_key,
+                         **STAND_IN_OPTIONS},
+                state=MemoryState(),
+            )
+        )  # fmt: skip
+        await adapter.start()
+        try:
+            await adapter.send_purchase_order(purchase_order("po_ok-1", lines=2))
+            await supplier.tick()
+            supplier.stock["TEA-001"] = 0  # sold out before the next PO (1 x TEA-001)
+            await adapter.send_purchase_order(purchase_order("po_short-1", lines=1))
+            await supplier.tick()
+            batch = await adapter.collect_reports()
+            await adapter.confirm_reports(batch.receipt)
+        finally:
+            await adapter.close()
+
+    assert [po.po_id for po in supplier.received] == ["po_ok-1", "po_short-1"]
+    assert supplier.received[0].lines == [("TEA-001", 1), ("TEA-002", 2)]
+    acknowledged = [r for r in batch.reports if isinstance(r, PoAcknowledged)]
+    assert [(r.po_id, bool(r.supplier_ref)) for r in acknowledged] == [("po_ok-1", True)]
+    assert [r for r in batch.reports if isinstance(r, PoRefused)] == [
+        PoRefused(po_id="po_short-1", reason="out_of_stock")
+    ]
+    parcels = [r for r in batch.reports if isinstance(r, PoShipment)]
+    assert sorted(p.lines for p in parcels) == [(("TEA-001", 1),), (("TEA-002", 2),)]
+    assert len({p.tracking_number for p in parcels}) == 2
+    assert batch.problems == ()

@@ -1,17 +1,19 @@
-"""The store: migrations, group commit, and reads that see every commit before them."""
+"""The store: migrations, group commit on the writer thread, callbacks that cannot harm the
+writer, a writer that fails loudly, and reads that see every commit before them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
-from gateway.store.db import Database, Tx
+from gateway.store.db import Database, Tx, WriterFailed
+from tests.conftest import leftovers
 
-INSERT_OUTBOX = "INSERT INTO outbox (topic, payload, retain, created_at) VALUES (?, x'', 0, '')"
+INSERT_STATE = "INSERT INTO plugin_state (scope, key, value, updated_at) VALUES ('t', ?, '', '')"
 
 
 @pytest.fixture
@@ -20,50 +22,57 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
 
 
+def insert(key: str) -> Callable[[Tx], str]:
+    def job(tx: Tx) -> str:
+        tx.execute(INSERT_STATE, (key,))
+        return key
+
+    return job
+
+
+async def keys(db: Database) -> list[str]:
+    return [r[0] for r in await db.fetchall("SELECT key FROM plugin_state ORDER BY key")]
+
+
 async def test_migrations_apply_once_and_the_database_is_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "gateway.db"
-    async with Database(path):
-        pass
+    async with Database(path) as first:
+        instance = first.instance_id
     async with Database(path) as reopened:  # a second start finds the schema in place
         version = await reopened.fetchone("PRAGMA user_version")
         mode = await reopened.fetchone("PRAGMA journal_mode")
         tables = {r[0] for r in await reopened.fetchall("SELECT name FROM sqlite_master")}
+        assert reopened.instance_id == instance
     migrations = (Path(__file__).parent.parent / "gateway" / "store" / "migrations").glob("*.sql")
+    assert version is not None
     assert version[0] == max(int(m.name[:4]) for m in migrations)  # every migration applied
+    assert mode is not None
     assert mode[0] == "wal"
-    assert {"orders", "purchase_orders", "events", "outbox", "catalog", "shipments"} <= tables
+    assert {"orders", "purchase_orders", "events", "feed_positions", "catalog"} <= tables
+    assert "outbox" not in tables
+    assert len(instance) == 8
 
 
 async def test_a_failing_job_is_rolled_back_alone_in_a_group_commit(db: Database) -> None:
-    async def insert(tx: Tx, topic: str) -> None:
-        await tx.execute(
-            "INSERT INTO outbox (topic, payload, retain, created_at) VALUES (?, x'', 0, '')",
-            (topic,),
-        )
-
-    async def good(tx: Tx) -> str:
-        await insert(tx, "good")
-        return "ok"
-
-    async def bad(tx: Tx) -> None:
-        await insert(tx, "bad")
+    def bad(tx: Tx) -> None:
+        tx.execute(INSERT_STATE, ("bad",))
         raise ValueError("this job's writes must not land")
 
     results = await asyncio.gather(
-        db.write(good), db.write(bad), db.write(good), return_exceptions=True
-    )
-    assert results[0] == "ok"
-    assert results[2] == "ok"
+        db.write(insert("good-1")), db.write(bad), db.write(insert("good-2")),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert results[0] == "good-1"
+    assert results[2] == "good-2"
     assert isinstance(results[1], ValueError)
-    topics = [r["topic"] for r in await db.fetchall("SELECT topic FROM outbox ORDER BY id")]
-    assert topics == ["good", "good"]
-    assert db.commits == 1  # the three jobs shared one transaction
+    assert await keys(db) == ["good-1", "good-2"]
+    assert db.commits == 1  # the three jobs shared one transaction and one hand-off
 
 
 async def test_after_commit_callbacks_run_only_for_committed_jobs(db: Database) -> None:
     seen: list[str] = []
 
-    async def job(tx: Tx, name: str, fail: bool) -> None:
+    def job(tx: Tx, name: str, fail: bool) -> None:
         tx.after_commit(lambda: seen.append(name))
         if fail:
             raise RuntimeError(name)
@@ -74,33 +83,56 @@ async def test_after_commit_callbacks_run_only_for_committed_jobs(db: Database) 
     assert seen == ["kept"]
 
 
+async def test_a_callback_that_raises_is_counted_and_the_writer_goes_on(db: Database) -> None:
+    def job(tx: Tx) -> str:
+        tx.after_commit(lambda: 1 / 0)  # type: ignore[func-returns-value]
+        tx.execute(INSERT_STATE, ("first",))
+        return "committed"
+
+    assert await db.write(job) == "committed"
+    assert db.callback_errors == 1
+    assert await db.write(insert("second")) == "second"
+    assert db.is_open
+    assert await keys(db) == ["first", "second"]
+
+
+async def test_a_writer_that_dies_fails_every_waiting_write_and_the_store_is_not_open(
+    db: Database,
+) -> None:
+    """If the writer task itself ends (a bug of ours), nobody waits forever."""
+    blocker = asyncio.create_task(db.write(lambda tx: None))
+    await blocker
+    waiting = [asyncio.create_task(db.write(insert(f"k{i}"))) for i in range(3)]
+    task = db._task
+    assert task is not None
+    task.cancel()  # the writer task ends on the next await, with writes queued
+    done, _ = await asyncio.wait(waiting, timeout=10)
+    assert len(done) == 3
+    for finished in done:
+        assert isinstance(finished.exception(), WriterFailed)
+    assert not db.is_open
+    with pytest.raises(WriterFailed):
+        await db.write(insert("later"))
+
+
 async def test_a_read_right_after_a_commit_sees_it_while_other_reads_are_in_flight(
     db: Database,
 ) -> None:
-    """Actors are told "look now" after a commit and read on a shared connection. A read must
-    never run inside an older snapshot held open by another coroutine's unfinished query."""
-    await db.write(
-        lambda tx: tx.executemany(
-            "INSERT INTO outbox (topic, payload, retain, created_at) VALUES (?, x'', 0, '')",
-            [(f"filler-{i}",) for i in range(200)],
-        )
-    )
+    """Actors are told "look now" after a commit. A read is one function on the reader thread,
+    so it runs in one fresh snapshot, never inside an older one."""
+    await db.write(lambda tx: tx.executemany(INSERT_STATE, [(f"filler-{i}",) for i in range(200)]))
     stop = asyncio.Event()
 
     async def busy_reader() -> None:
         while not stop.is_set():
-            await db.fetchall("SELECT id, topic FROM outbox ORDER BY id")
+            await db.fetchall("SELECT key FROM plugin_state")
 
-    readers = [asyncio.create_task(busy_reader()) for _ in range(16)]
+    readers = [asyncio.create_task(busy_reader()) for _ in range(8)]
     try:
-        for i in range(500):
-            topic = f"marker-{i}"
-
-            async def mark(tx: Tx, topic: str = topic) -> None:
-                await tx.execute(INSERT_OUTBOX, (topic,))
-
-            await db.write(mark)
-            row = await db.fetchone("SELECT topic FROM outbox WHERE topic = ?", (topic,))
+        for i in range(100):
+            key = f"marker-{i}"
+            await db.write(insert(key))
+            row = await db.fetchone("SELECT key FROM plugin_state WHERE key = ?", (key,))
             assert row is not None, f"a read after commit {i} did not see it"
     finally:
         stop.set()
@@ -108,5 +140,32 @@ async def test_a_read_right_after_a_commit_sees_it_while_other_reads_are_in_flig
 
 
 async def test_the_reader_cannot_write(db: Database) -> None:
-    with pytest.raises(aiosqlite.OperationalError):
-        await db.reader.execute("DELETE FROM outbox")
+    with pytest.raises(sqlite3.OperationalError):
+        await db.fetchall("DELETE FROM plugin_state")
+
+
+async def test_the_writer_counts_its_statements(db: Database) -> None:
+    before = db.statements
+    await db.write(lambda tx: tx.executemany(INSERT_STATE, [("a",), ("b",), ("c",)]))
+    # BEGIN, SAVEPOINT, three inserts, RELEASE, COMMIT
+    assert db.statements - before == 7
+
+
+async def test_the_leak_check_sees_an_open_database_and_a_task_left_running(
+    tmp_path: Path,
+) -> None:
+    """tests/conftest.py fails any test that leaves these behind: prove that it can."""
+    before = set(asyncio.all_tasks())
+    database = Database(tmp_path / "leaked.db")
+    await database.open()
+    forgotten = asyncio.create_task(asyncio.Event().wait(), name="forgotten")
+    try:
+        left = leftovers(before)
+        assert "task forgotten" in left
+        assert "task store-writer" in left
+        assert {"thread store-writer_0", "thread store-reader_0"} <= set(left)
+    finally:
+        forgotten.cancel()
+        await database.close()
+    await asyncio.gather(forgotten, return_exceptions=True)
+    assert leftovers(before) == []

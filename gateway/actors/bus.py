@@ -31,11 +31,17 @@ class PurchaseOrdersReady(Message, frozen=True):
     po_ids: tuple[str, ...]
 
 
+class CancelPurchaseOrders(Message, frozen=True):
+    """These POs were cancelled; the supplier may hold them and must be told."""
+
+    po_ids: tuple[str, ...]
+
+
 class SupplierHealthChanged(Message, frozen=True):
     supplier_id: str
 
 
-BusMessage = OrdersAccepted | PurchaseOrdersReady | SupplierHealthChanged
+BusMessage = OrdersAccepted | PurchaseOrdersReady | CancelPurchaseOrders | SupplierHealthChanged
 
 M = TypeVar("M", bound=Message)
 

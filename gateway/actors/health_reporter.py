@@ -1,6 +1,7 @@
 """Publishes each supplier's health (retained) and raises alerts when a supplier's state
-changes. Health changes arrive as bus messages from the health objects; this actor turns them
-into outbox rows, so the feed gets them through the same at-least-once path as everything else."""
+changes. Health changes arrive as bus messages from the health objects; this actor records them
+in the event log (`supplier.health`, `alert.<kind>`), so the feed gets them through the same
+at-least-once path as everything else."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import structlog
 
 from gateway.actors.bus import Mailbox, Message, SupplierHealthChanged
 from gateway.actors.supplier_health import SupplierHealth, SupplierState
+from gateway.domain.model import NewEvent, alert_event
 from gateway.infra.clock import Clock
 from gateway.infra.supervision import Ready
-from gateway.store.codec import encode, new_id
-from gateway.store.db import Database, Tx
-from gateway.store.feed import alert_topic, enqueue, supplier_health_topic
+from gateway.store import events
+from gateway.store.codec import iso
+from gateway.store.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -67,43 +69,30 @@ class HealthReporter:
 
     async def _publish(self, supplier_ids: list[str]) -> None:
         now = self._clock.now()
-        rows: list[tuple[str, dict[str, Any], bool]] = []
+        rows: list[NewEvent] = []
         for supplier_id in supplier_ids:
             health = self._healths.get(supplier_id)
             if health is None:
                 continue
             snapshot = health.snapshot()
             previous = self._states.get(supplier_id)
-            if previous is not None and previous != health.state:
+            # A change, or a supplier found down at start (POs waiting for one nobody serves).
+            if previous != health.state and (previous or health.state == SupplierState.DOWN):
                 kind, severity, text = _ALERTS[health.state]
                 message = text.format(
                     id=supplier_id, error=snapshot["last_error"] or "restart limit"
                 )
                 log.warning("alert", kind=kind, severity=severity, supplier_id=supplier_id)
-                rows.append(
-                    (
-                        alert_topic(kind),
-                        {
-                            "alert_id": new_id("alr"),
-                            "kind": kind,
-                            "severity": severity,
-                            "at": now,
-                            "message": message,
-                            "subject": {"supplier_id": supplier_id},
-                        },
-                        False,
-                    )
-                )
+                rows.append(alert_event(kind, severity, message, {"supplier_id": supplier_id}))
             self._states[supplier_id] = health.state
             # Published on state changes and by the periodic refresh, whenever anything moved.
             if self._published.get(supplier_id) != snapshot:
                 self._published[supplier_id] = snapshot
-                rows.append((supplier_health_topic(supplier_id), {**snapshot, "at": now}, True))
-        if not rows:
-            return
-
-        async def job(tx: Tx) -> None:
-            for topic, payload, retain in rows:
-                await enqueue(tx, topic, encode(payload), retain=retain, now=now)
-
-        await self._db.write(job)
+                rows.append(
+                    NewEvent(
+                        type="supplier.health",
+                        supplier_id=supplier_id,
+                        data={**snapshot, "at": iso(now)},
+                    )
+                )
+        await events.record(self._db, now, rows)

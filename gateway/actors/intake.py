@@ -12,7 +12,7 @@ from gateway.domain.model import Order
 from gateway.domain.validation import Problem, ValidationFailed
 from gateway.infra.clock import Clock
 from gateway.infra.metrics import Metrics
-from gateway.plugin_api.adapters import SubmitResult
+from gateway.plugin_api.adapters import IntakeBusy, SubmitResult
 from gateway.store.codec import new_id
 from gateway.store.db import Database
 from gateway.store.intake import store_orders
@@ -24,12 +24,19 @@ class IntakeClosed(RuntimeError):
     """The gateway is shutting down and takes no new orders."""
 
 
+# How long a client told to come back later (429) should wait.
+BUSY_RETRY_AFTER_S = 1.0
+
+
 class IntakeService:
-    def __init__(self, db: Database, bus: Bus, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self, db: Database, bus: Bus, clock: Clock, metrics: Metrics, max_pending: int = 10_000
+    ) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
         self._metrics = metrics
+        self._max_pending = max_pending
         self.accepting = True
 
     async def submit(
@@ -37,10 +44,16 @@ class IntakeService:
     ) -> list[SubmitResult]:
         """Validate and store orders; one result per input, in input order.
 
-        Returns once every valid order is committed. Raises IntakeClosed while shutting down.
+        Returns once every valid order is committed. Raises IntakeClosed while shutting down, and
+        IntakeBusy when the store is behind: more orders wait for their commit than
+        `intake_max_pending` allows (one batch alone always gets in, however large).
         """
         if not self.accepting:
             raise IntakeClosed("the gateway is shutting down")
+        waiting = self._db.waiting_units
+        if waiting and waiting + len(raw_orders) > self._max_pending:
+            self._metrics.intake_busy.inc()
+            raise IntakeBusy(BUSY_RETRY_AFTER_S)
         now = self._clock.now()
         results: list[SubmitResult | None] = [None] * len(raw_orders)
         valid: list[tuple[int, Order]] = []

@@ -21,7 +21,12 @@ from gateway.infra.clock import Clock
 from gateway.infra.metrics import Metrics
 from gateway.infra.supervision import Ready
 from gateway.store.db import Database
-from gateway.store.routing import orders_waiting_for_routing, route_orders
+from gateway.store.routing import (
+    Routed,
+    hold_for_internal_error,
+    orders_waiting_for_routing,
+    route_orders,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -78,17 +83,40 @@ class RouterActor:
                 return
 
     async def _route(self, order_ids: Sequence[str]) -> None:
-        outcomes = await route_orders(
-            self._db, order_ids, self._planner, self._suppliers, self._clock.now, self._dispatch
-        )
+        """Route a group in one unit of work. If the unit itself fails (not the planner, whose
+        errors are contained per order inside it), route the orders one by one, and set aside
+        (`internal_error`, on hold) any that fails alone: the router never crash-loops on one
+        order, and the rest of its group routes."""
+        try:
+            outcomes = await self._route_group(order_ids)
+        except Exception as error:
+            if len(order_ids) == 1:
+                await self._set_aside(order_ids[0], error)
+                return
+            log.error("routing.group_failed", orders=len(order_ids), error=repr(error))
+            for order_id in order_ids:
+                await self._route([order_id])
+            return
         for outcome in outcomes:
             routed = outcome.status == OrderStatus.ROUTED
             self._metrics.orders_routed.labels("routed" if routed else "on_hold").inc()
+            if outcome.error:
+                log.error("order.routing_failed", order_id=outcome.order_id, error=outcome.error)
             log.info(
                 "order.routed" if routed else "order.on_hold",
                 order_id=outcome.order_id,
                 suppliers=sorted(outcome.po_ids_by_supplier),
             )
+
+    async def _route_group(self, order_ids: Sequence[str]) -> list[Routed]:
+        return await route_orders(
+            self._db, order_ids, self._planner, self._suppliers, self._clock.now, self._dispatch
+        )
+
+    async def _set_aside(self, order_id: str, error: Exception) -> None:
+        log.error("order.routing_failed", order_id=order_id, error=repr(error), exc_info=error)
+        if await hold_for_internal_error(self._db, order_id, repr(error), self._clock.now()):
+            self._metrics.orders_routed.labels("on_hold").inc()
 
     def _dispatch(self, po_ids_by_supplier: dict[str, list[str]]) -> None:
         for supplier_id, po_ids in po_ids_by_supplier.items():

@@ -25,6 +25,7 @@ def build_app(ctx: ApiContext, *, access: AccessControl | None) -> web.Applicati
     app.router.add_post(f"{PREFIX}/orders", orders.post_orders)
     app.router.add_get(f"{PREFIX}/orders", orders.get_many)
     app.router.add_get(f"{PREFIX}/orders/{{order_id}}", orders.get_one)
+    app.router.add_post(f"{PREFIX}/orders/{{order_id}}/cancel", orders.post_cancel)
     app.router.add_get(f"{PREFIX}/suppliers", suppliers.list_suppliers)
     app.router.add_post(f"{PREFIX}/suppliers/{{supplier_id}}/shipments", suppliers.post_shipment)
     app.router.add_get(f"{PREFIX}/plugins", plugins.list_plugins)

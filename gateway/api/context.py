@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.actors.intake import IntakeService
+from gateway.actors.order_actions import OrderActions
 from gateway.actors.supplier_health import SupplierHealth
 from gateway.infra.clock import Clock
 from gateway.infra.config import SupplierConfig
@@ -29,6 +30,7 @@ class ApiContext:
     metrics: Metrics
     readiness: Readiness
     max_body: int
+    order_actions: OrderActions
     plugins: Sequence[PluginInfo] = ()  # as loaded at start-up, failures included
 
 

@@ -25,6 +25,7 @@ _CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_failed",
+    429: "busy",
     503: "unavailable",
 }
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 
 from gateway.actors.intake import IntakeClosed
+from gateway.actors.order_actions import OrderMissing
 from gateway.api.context import context
+from gateway.api.cursors import BadCursor, decode_cursor, encode_cursor
 from gateway.api.errors import error_response, json_response
+from gateway.api.views import order_view, summary_view
 from gateway.domain.fields import AwareDatetime
 from gateway.domain.intake import InvalidJson, split_body
 from gateway.domain.model import OrderStatus
 from gateway.domain.validation import Problem, ValidationFailed
-from gateway.plugin_api.adapters import SubmitResult
-from gateway.store.queries import MAX_PAGE, BadCursor, OrderFilter, get_order, list_orders
+from gateway.plugin_api.adapters import IntakeBusy, SubmitResult
+from gateway.store.queries import MAX_PAGE, OrderFilter, get_order, list_orders
 
 JSON_TYPES = ("application/json",)
 
@@ -50,6 +54,8 @@ async def post_orders(request: web.Request) -> web.Response:
         results = await ctx.intake.submit(raw_orders)
     except IntakeClosed:
         return _closing()
+    except IntakeBusy as busy:
+        return _busy(busy.retry_after_s)
     if batch is None and not results[0].accepted:
         problems = results[0].problems
         return error_response(
@@ -91,6 +97,14 @@ def _problem_count(count: int) -> str:
     return f"the order has {count} problem{'s' if count != 1 else ''}"
 
 
+def _busy(retry_after_s: float) -> web.Response:
+    response = error_response(
+        429, "busy", "the gateway is taking in orders faster than it can store them; retry later"
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
+    return response
+
+
 def _closing() -> web.Response:
     response = error_response(503, "shutting_down", "the gateway is shutting down; retry later")
     response.headers["Retry-After"] = "5"
@@ -110,23 +124,16 @@ async def get_one(request: web.Request) -> web.Response:
     order = await get_order(context(request).db, request.match_info["order_id"])
     if order is None:
         return error_response(404, "not_found", f"no order {request.match_info['order_id']!r}")
-    return json_response(order)
+    return json_response(order_view(order))
 
 
 async def get_many(request: web.Request) -> web.Response:
     query, problems = _parse_filter(request)
     if problems:
         return error_response(400, "invalid_query", "the query is not valid", problems)
-    try:
-        items, next_cursor = await list_orders(context(request).db, query)
-    except BadCursor as error:
-        return error_response(
-            400,
-            "invalid_query",
-            "the query is not valid",
-            [{"path": "query.cursor", "message": str(error)}],
-        )
-    return json_response({"orders": items, "next_cursor": next_cursor})
+    page, more = await list_orders(context(request).db, query)
+    next_cursor = encode_cursor(page[-1].seq) if more and page else None
+    return json_response({"orders": [summary_view(s) for s in page], "next_cursor": next_cursor})
 
 
 _STATUSES = {s.value for s in OrderStatus}
@@ -160,12 +167,48 @@ def _parse_filter(request: web.Request) -> tuple[OrderFilter, list[dict[str, str
             problems.append(
                 {"path": "query.since", "message": "expected an RFC 3339 time with a timezone"}
             )
+    after_seq = 0
+    if params.get("cursor"):
+        try:
+            after_seq = decode_cursor(params["cursor"])
+        except BadCursor as error:
+            problems.append({"path": "query.cursor", "message": str(error)})
     query = OrderFilter(
         status=statuses,
         supplier=params.get("supplier") or None,
         channel=params.get("channel") or None,
         since=since,
         limit=limit,
-        cursor=params.get("cursor") or None,
+        after_seq=after_seq,
     )
     return query, problems
+
+
+class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "requested"
+
+
+async def post_cancel(request: web.Request) -> web.Response:
+    """Cancel what has not shipped; the answer is the order, with what had already shipped."""
+    ctx = context(request)
+    body = await request.read()
+    reason = "requested"
+    if body.strip():
+        if not is_json(request):
+            return error_response(
+                415, "unsupported_media_type", "send Content-Type: application/json"
+            )
+        try:
+            reason = msgspec.json.decode(body, type=CancelRequest).reason
+        except msgspec.DecodeError as error:
+            return error_response(
+                422,
+                "validation_failed",
+                "the request is not valid",
+                [{"path": "$", "message": str(error)}],
+            )
+    try:
+        state = await ctx.order_actions.cancel(request.match_info["order_id"], reason)
+    except OrderMissing:
+        return error_response(404, "not_found", f"no order {request.match_info['order_id']!r}")
+    return json_response(order_view(state))

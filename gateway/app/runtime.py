@@ -3,7 +3,7 @@
 Start-up order: store → MQTT publisher → background services → supplier actors → router →
 HTTP API → channel actors. Shutdown is the reverse, with the steps CONTRACT §1 asks for:
 intake answers 503 at once; supplier calls in flight get `shutdown_grace_s` to finish;
-the outbox is flushed if the broker is there; the database is closed last. Whatever is cut
+the event log is published if the broker is there; the database is closed last. Whatever is cut
 short stays in the store and is resumed at the next start.
 """
 
@@ -20,8 +20,10 @@ from aiohttp import web
 
 from gateway.actors.audit_log import AuditLog
 from gateway.actors.bus import HEALTH, ROUTER, Bus, SupplierHealthChanged, supplier_address
+from gateway.actors.channel_bridge import ChannelOrderAccess, ChannelUpdates
 from gateway.actors.health_reporter import HealthReporter
 from gateway.actors.intake import IntakeService
+from gateway.actors.order_actions import OrderActions
 from gateway.actors.router import RouterActor
 from gateway.actors.supplier import SupplierActor
 from gateway.actors.supplier_health import SupplierHealth
@@ -29,6 +31,7 @@ from gateway.api.access import AccessControl
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
 from gateway.app.plugins import PluginSet
+from gateway.domain.model import CatalogItem
 from gateway.domain.routing import RulePlanner, SupplierView
 from gateway.feed.embedded_broker import EmbeddedBroker
 from gateway.feed.publisher import Publisher, broker_address
@@ -47,6 +50,8 @@ from gateway.infra.supervision import (
 from gateway.infra.tls import server_context
 from gateway.plugin_api.adapters import ChannelContext, ServiceContext, SubmitResult
 from gateway.store.db import Database
+from gateway.store.plugin_state import StoredPluginState
+from gateway.store.purchase_orders import waiting_by_supplier
 from gateway.store.routing import sync_catalog
 
 log = structlog.get_logger(__name__)
@@ -66,8 +71,11 @@ class Gateway:
             Path(config.gateway.data_dir) / DATABASE_FILE,
             synchronous=config.gateway.sqlite_synchronous,
         )
-        self.metrics.watch_store(lambda: self.db.commits, lambda: self.db.jobs)
-        self.intake = IntakeService(self.db, self.bus, self.clock, self.metrics)
+        self.metrics.watch_store(self.db)
+        self.intake = IntakeService(
+            self.db, self.bus, self.clock, self.metrics, config.gateway.intake_max_pending
+        )
+        self.order_actions = OrderActions(self.db, self.bus, self.clock)
         self.healths: dict[str, SupplierHealth] = {
             s.id: SupplierHealth(
                 s.id, self.clock, on_change=self._health_changed, name=s.name, adapter=s.adapter
@@ -122,7 +130,20 @@ class Gateway:
 
     async def _start_parts(self) -> None:
         await self.access.prepare()  # refuses an open API on a network address: nothing starts
-        await sync_catalog(self.db, self.config.catalog)
+        await sync_catalog(
+            self.db,
+            [
+                CatalogItem(
+                    sku=e.sku,
+                    supplier_id=e.supplier,
+                    cost=e.unit_cost,
+                    priority=e.priority,
+                    stock=e.stock,
+                )
+                for e in self.config.catalog
+            ],
+        )
+        await self._watch_unserved_suppliers()
         if self.config.mqtt.url == "embedded":
             self._broker = EmbeddedBroker(self.config.mqtt.embedded_listen)
             await self._broker.start()
@@ -151,6 +172,7 @@ class Gateway:
                 self.healths[supplier.id],
                 self.clock,
                 self.metrics,
+                StoredPluginState(self.db, f"supplier:{supplier.id}", self.clock),
             )
             self.supplier_actors[supplier.id] = actor
             await start(ChildSpec(f"supplier:{supplier.id}", actor.run))
@@ -179,6 +201,7 @@ class Gateway:
                 metrics=self.metrics,
                 readiness=self.readiness,
                 max_body=self.config.http.max_body_bytes,
+                order_actions=self.order_actions,
                 plugins=self.plugins.plugins,
             ),
             access=self.access,
@@ -208,6 +231,9 @@ class Gateway:
             submit=submit,
             clock=self.clock,
             log=log.bind(channel_id=channel.id),
+            state=StoredPluginState(self.db, f"channel:{channel.id}", self.clock),
+            updates=ChannelUpdates(self.db, channel.id),
+            orders=ChannelOrderAccess(self.db, self.order_actions, channel.id),
         )
         await self._start_plugin_child(f"channel:{channel.id}", factory, context)
 
@@ -235,6 +261,28 @@ class Gateway:
             await instance.run(context)
 
         await self.supervisor.start_child(ChildSpec(name, run))
+
+    async def _watch_unserved_suppliers(self) -> None:
+        """POs waiting for a supplier no actor will serve (disabled, removed from the config,
+        adapter missing) are not left silently: the supplier shows `down` with the reason in
+        `GET /suppliers` and the feed, which raises an alert."""
+        waiting = await waiting_by_supplier(self.db)
+        configured = {s.id: s for s in self.config.suppliers}
+        for supplier_id, count in sorted(waiting.items()):
+            supplier = configured.get(supplier_id)
+            if supplier is None:
+                reason = "not in the config"
+                self.healths[supplier_id] = SupplierHealth(
+                    supplier_id, self.clock, on_change=self._health_changed
+                )
+            elif not supplier.enabled:
+                reason = "disabled in the config"
+            else:
+                continue  # served (or down for a missing adapter, reported when it starts)
+            health = self.healths[supplier_id]
+            health.queue_depth = count
+            health.set_actor_down(True, f"{reason}; {count} purchase orders wait for it")
+            log.error("supplier.unserved", supplier_id=supplier_id, reason=reason, waiting=count)
 
     # -- views ---------------------------------------------------------------------------------
 

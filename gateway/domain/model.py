@@ -109,6 +109,9 @@ class Order(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class PoLine(msgspec.Struct, kw_only=True):
+    """One line of a PO and its quantities. `accepted_qty` is not stored: reads derive it from
+    the PO's status (a supplier accepts a PO whole)."""
+
     line_id: str
     sku: str
     quantity: int
@@ -150,7 +153,8 @@ class PurchaseOrder(msgspec.Struct, kw_only=True):
 
 
 class Event(msgspec.Struct, kw_only=True, frozen=True):
-    """One status change: the audit trail, and what the MQTT feed publishes."""
+    """One status change: the audit trail, and what the MQTT feed publishes. `seq` is its place
+    in the event log; `event_id` is unique for de-duplication by subscribers."""
 
     event_id: str
     type: str
@@ -159,3 +163,80 @@ class Event(msgspec.Struct, kw_only=True, frozen=True):
     po_id: str | None = None
     supplier_id: str | None = None
     data: dict[str, Any] = {}
+    seq: int = 0
+
+
+class NewEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """An event about to be appended to the log (its sequence and id come from the store)."""
+
+    type: str
+    order_id: str | None = None
+    po_id: str | None = None
+    supplier_id: str | None = None
+    data: dict[str, Any] = {}
+
+
+def alert_event(kind: str, severity: str, message: str, subject: dict[str, Any]) -> NewEvent:
+    """An alert (`{p}/alerts/{kind}` on the feed); its id and time come from the event log."""
+    return NewEvent(
+        type=f"alert.{kind}",
+        supplier_id=subject.get("supplier_id"),
+        data={"severity": severity, "message": message, "subject": subject},
+    )
+
+
+class OrderState(msgspec.Struct, kw_only=True, frozen=True):
+    """An order with everything that happened to it: what `GET /orders/{id}` shows (masked) and
+    what the channel that submitted it reads."""
+
+    order: Order
+    status: OrderStatus
+    hold_reason: str | None = None
+    hold_detail: str | None = None
+    updated_at: datetime
+    purchase_orders: tuple[PurchaseOrder, ...] = ()
+    timeline: tuple[Event, ...] = ()
+
+
+class OrderSummary(msgspec.Struct, kw_only=True, frozen=True):
+    """One entry of a page of orders."""
+
+    seq: int
+    order_id: str
+    external_id: str
+    channel: str
+    status: OrderStatus
+    hold_reason: str | None
+    created_at: datetime
+    received_at: datetime
+    updated_at: datetime
+
+
+class PoSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    po_id: str
+    supplier_id: str
+    status: PoStatus
+    carrier: str | None = None
+    tracking_number: str | None = None
+
+
+class OrderSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    """An order's latest status and its POs' (the retained status message of the feed)."""
+
+    order_id: str
+    external_id: str
+    channel: str
+    status: OrderStatus
+    hold_reason: str | None
+    updated_at: str
+    purchase_orders: tuple[PoSnapshot, ...] = ()
+
+
+class CatalogItem(msgspec.Struct, kw_only=True, frozen=True):
+    """One supplier's offer of one SKU: what routing chooses from."""
+
+    sku: str
+    supplier_id: str
+    cost: Decimal
+    priority: int
+    stock: int

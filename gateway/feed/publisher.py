@@ -1,9 +1,12 @@
-"""The only code that talks to MQTT: drains the outbox to the broker (CONTRACT §6).
+"""The only code that talks to MQTT: follows the event log to the broker (CONTRACT §6).
 
-A row leaves the outbox only after the broker acknowledged it (QoS 1 PUBACK), so a broker that
-is down delays the feed and loses nothing of it. Without a broker the publisher reconnects
+The publisher reads the log from its durable position (`feed_positions`, consumer `mqtt`) in
+batches, publishes each batch pipelined, and moves the position only after the broker
+acknowledged every message of it (QoS 1 PUBACK), so a broker that is down delays the feed and
+loses nothing of it. The retained order status is built at publish time, once per order per
+batch. Without a broker the publisher reconnects
 with capped, jittered backoff, logging once when the broker goes away and once when it is back.
-Intake never waits for any of this: it only writes outbox rows.
+Intake never waits for any of this: it only appends events.
 
 The retained `gateway/status` topic says `online` while connected; the connection's last will
 says `offline` if the gateway dies, and a clean stop publishes `offline` itself.
@@ -12,24 +15,26 @@ says `offline` if the gateway dies, and a clean stop publishes `offline` itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 
 import aiomqtt
 import structlog
 import yarl
 
+from gateway.feed.messages import GATEWAY_STATUS, messages_for
 from gateway.infra.clock import Clock
 from gateway.infra.config import MqttSection
 from gateway.infra.metrics import Metrics
 from gateway.infra.supervision import Ready
 from gateway.infra.tls import mqtt_client_context
+from gateway.store import events
 from gateway.store.db import Database
-from gateway.store.feed import OutboxRow, delete_outbox_through, fetch_outbox, outbox_depth
 
 log = structlog.get_logger(__name__)
 
 BATCH = 500
-GATEWAY_STATUS = "gateway/status"
+CONSUMER = "mqtt"
 # JSON strings, as every payload of the feed is JSON (CONTRACT §6).
 ONLINE = b'"online"'
 OFFLINE = b'"offline"'
@@ -45,16 +50,6 @@ def broker_address(config: MqttSection) -> tuple[str, int, bool]:
     return url.host or "127.0.0.1", url.port or (8883 if tls else 1883), tls
 
 
-def latest_per_retained_topic(rows: list[OutboxRow]) -> list[OutboxRow]:
-    """Of several retained messages for one topic, only the newest matters to a subscriber;
-    the older ones are acknowledged with it without being sent (catch-up after an outage)."""
-    newest: dict[str, int] = {}
-    for row in rows:
-        if row.retain:
-            newest[row.topic] = row.id
-    return [row for row in rows if not row.retain or newest[row.topic] == row.id]
-
-
 class Publisher:
     def __init__(self, db: Database, config: MqttSection, clock: Clock, metrics: Metrics) -> None:
         self._db = db
@@ -62,7 +57,7 @@ class Publisher:
         self._clock = clock
         self._metrics = metrics
         self._work = asyncio.Event()
-        self._work.set()  # whatever the outbox holds at start-up goes first
+        self._work.set()  # whatever the log holds past our position at start-up goes first
         self._closing = False
         self._drained = asyncio.Event()  # the publisher is done (flushed or gave up)
         self._flushed = False
@@ -96,7 +91,7 @@ class Publisher:
                 backoff = min(self._config.reconnect_max_s, backoff * 2)
 
     async def _serve_connection(self, client: aiomqtt.Client) -> None:
-        """Announce `online`, drain the outbox until asked to close, announce `offline`.
+        """Announce `online`, follow the log until asked to close, announce `offline`.
 
         A broken connection ends this at once, even while idle or waiting for a PUBACK
         (aiomqtt does not fail a pending publish when the link drops): the watcher's message
@@ -126,36 +121,44 @@ class Publisher:
             will=aiomqtt.Will(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True),
             timeout=10,
         )
-        # A whole batch is in flight on purpose (paho keeps it in order); aiomqtt would log a
+        # A whole batch is in flight on purpose (paho keeps it in order; a batch of events makes
+        # up to about twice as many messages); aiomqtt would log a
         # warning for every publish past 10 pending, about ten lines per order.
-        client.pending_calls_threshold = BATCH + 1
+        client.pending_calls_threshold = 3 * BATCH
         return client
 
     async def _drain(self, client: aiomqtt.Client) -> None:
-        """Publish outbox rows in order until asked to close and the outbox is empty."""
+        """Publish the log from the durable position on, until asked to close and caught up."""
+        position = await self._db.read(lambda conn: events.position(conn, CONSUMER))
+        instance = self._db.instance_id
         while True:
             self._work.clear()
-            rows = await fetch_outbox(self._db, 0, BATCH)
-            depth = len(rows) if len(rows) < BATCH else await outbox_depth(self._db)
-            self._metrics.outbox_depth.set(depth)
-            if not rows:
+            batch = await self._db.read(
+                functools.partial(
+                    events.feed_batch, instance=instance, after_seq=position, limit=BATCH
+                )
+            )
+            self._metrics.outbox_depth.set(batch.head - position)
+            if not batch.events:
                 if self._closing:
                     return
                 await self._work.wait()
                 continue
-            to_send = latest_per_retained_topic(rows)
+            messages = messages_for(batch.events, batch.orders)
             # Issued in order; paho keeps that order on the wire while PUBACKs come back.
             await asyncio.gather(
                 *(
-                    client.publish(self.topic(r.topic), r.payload, qos=1, retain=r.retain)
-                    for r in to_send
+                    client.publish(self.topic(m.topic), m.payload, qos=1, retain=m.retain)
+                    for m in messages
                 )
             )
-            await delete_outbox_through(self._db, rows[-1].id)
-            self._metrics.mqtt_published.inc(len(to_send))
+            position = batch.events[-1].seq
+            await events.move_position(self._db, CONSUMER, position)
+            self._metrics.mqtt_published.inc(len(messages))
+            self._metrics.outbox_depth.set(batch.head - position)
 
     async def flush(self, timeout_s: float) -> bool:
-        """Publish what the outbox holds, then `offline`, within `timeout_s`. True if done."""
+        """Publish what the log holds, then `offline`, within `timeout_s`. True if done."""
         self._closing = True
         self._work.set()
         try:

@@ -66,6 +66,9 @@ class GatewaySection(_Section, kw_only=True):
     restart_backoff_s: NonNegativeSeconds = 0.5
     restart_backoff_max_s: NonNegativeSeconds = 10.0
     revive_after_s: PositiveSeconds = 300.0
+    # Admission control: orders taken in but not yet committed. Past this, intake answers 429
+    # with Retry-After instead of buffering without limit while the store is behind.
+    intake_max_pending: Annotated[int, Meta(ge=1)] = 10_000
 
 
 class HttpSection(_Section, kw_only=True):
@@ -108,6 +111,10 @@ class SupplierConfig(_Section, kw_only=True):
     retry_max_s: PositiveSeconds = 60.0
     # A PO that no attempt could deliver for this long is marked failed (a visible exception).
     give_up_after_s: PositiveSeconds = 86400.0
+    # A PO whose delivery made the adapter itself raise this many times is failed (poison).
+    max_adapter_errors: Annotated[int, Meta(ge=1, le=100)] = 5
+    # How often a reporting adapter (answers in files, a queue) is asked for new reports.
+    poll_interval_s: PositiveSeconds = 30.0
     options: dict[str, Any] = {}
 
 

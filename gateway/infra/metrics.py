@@ -3,10 +3,11 @@ default, so two gateways in one test process never mix their figures."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -19,6 +20,11 @@ class Metrics:
             "dropship_orders_received",
             "Orders offered to intake, by channel and result (accepted, duplicate, rejected).",
             ["channel", "result"],
+            registry=r,
+        )
+        self.intake_busy = Counter(
+            "dropship_intake_busy",
+            "Submissions answered 429 (or IntakeBusy) because the store was behind.",
             registry=r,
         )
         self.orders_routed = Counter(
@@ -36,6 +42,13 @@ class Metrics:
         self.po_retries = Counter(
             "dropship_purchase_order_retries",
             "Failed attempts to deliver a purchase order that will be retried.",
+            ["supplier"],
+            registry=r,
+        )
+        self.adapter_errors = Counter(
+            "dropship_adapter_errors",
+            "Calls on which a supplier adapter raised outside its contract (bugs, unreadable"
+            " answers): each a failed attempt of its PO.",
             ["supplier"],
             registry=r,
         )
@@ -71,25 +84,50 @@ class Metrics:
             registry=r,
         )
 
-    def watch_store(self, commits: Callable[[], int], jobs: Callable[[], int]) -> None:
+    def watch_store(self, store: StoreFigures) -> None:
         """Publish the store's own counters; jobs per commit shows how well group commit works."""
-        self.registry.register(_StoreCollector(commits, jobs))
+        self.registry.register(_StoreCollector(store))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
+class StoreFigures(Protocol):
+    """What the store counts about itself (the Database has these attributes)."""
+
+    commits: int
+    jobs: int
+    statements: int
+    callback_errors: int
+    waiting_units: int
+
+
 class _StoreCollector:
-    def __init__(self, commits: Callable[[], int], jobs: Callable[[], int]) -> None:
-        self._commits = commits
-        self._jobs = jobs
+    def __init__(self, store: StoreFigures) -> None:
+        self._store = store
 
     def collect(self) -> Iterator[Metric]:
+        store = self._store
         yield CounterMetricFamily(
-            "dropship_store_commits", "SQLite transactions committed.", value=self._commits()
+            "dropship_store_commits", "SQLite transactions committed.", value=store.commits
         )
         yield CounterMetricFamily(
             "dropship_store_jobs",
             "Write jobs committed (several share a commit).",
-            value=self._jobs(),
+            value=store.jobs,
+        )
+        yield CounterMetricFamily(
+            "dropship_store_statements",
+            "SQL statements the writer ran.",
+            value=store.statements,
+        )
+        yield CounterMetricFamily(
+            "dropship_store_callback_errors",
+            "After-commit callbacks that raised (logged; the writer carries on).",
+            value=store.callback_errors,
+        )
+        yield GaugeMetricFamily(
+            "dropship_store_waiting_units",
+            "Orders (and other units of work) queued for the writer and not yet committed.",
+            value=store.waiting_units,
         )

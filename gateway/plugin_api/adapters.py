@@ -240,6 +240,15 @@ class SubmitResult(msgspec.Struct, kw_only=True, frozen=True):
 Submit = Callable[[list[bytes]], Awaitable[list[SubmitResult]]]
 
 
+class IntakeBusy(Exception):
+    """Raised by `submit` while the gateway's store is behind (admission control): nothing of
+    this call was taken in; submit it again after `retry_after_s` seconds."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"the gateway is busy; retry in {retry_after_s:g}s")
+        self.retry_after_s = retry_after_s
+
+
 class OrderUpdate(msgspec.Struct, kw_only=True, frozen=True):
     """One event of an order this channel took in: what a channel writes back to its ERP or
     shop (`po.accepted`: a purchase order to record; `po.shipped`: tracking to write back)."""

@@ -57,8 +57,8 @@ async def append_entries(db: Database, entries: Sequence[AuditEntry]) -> None:
     """Many entries in one statement of the next group commit."""
     rows = [_row(e) for e in entries]
 
-    async def job(tx: Tx) -> None:
-        await tx.executemany(_INSERT, rows)
+    def job(tx: Tx) -> None:
+        tx.executemany(_INSERT, rows)
 
     await db.write(job)
 

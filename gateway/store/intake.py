@@ -1,5 +1,5 @@
 """Storing accepted orders: idempotent on (channel, external_id), with the `order.received`
-event and the first retained status in the same transaction."""
+event in the same transaction."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from datetime import datetime
 
 import msgspec
 
-from gateway.domain.model import Order, OrderStatus
+from gateway.domain.model import NewEvent, Order, OrderStatus
+from gateway.store import events
 from gateway.store.codec import encode, iso
 from gateway.store.db import Database, Tx
-from gateway.store.feed import emit, publish_order_status
+
+_INSERT = (
+    "INSERT INTO orders (order_id, channel, external_id, status, created_at, received_at,"
+    " updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (channel, external_id) DO NOTHING"
+)
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -32,14 +38,13 @@ async def store_orders(
     `on_commit` gets the ids of the orders that are new.
     """
 
-    async def job(tx: Tx) -> list[Stored]:
+    def job(tx: Tx) -> list[Stored]:
         results: list[Stored] = []
-        new_ids: list[str] = []
+        received: list[NewEvent] = []
+        stamp = iso(now)
         for order in orders:
-            cursor = await tx.execute(
-                "INSERT INTO orders (order_id, channel, external_id, status, created_at,"
-                " received_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (channel, external_id) DO NOTHING",
+            cursor = tx.execute(
+                _INSERT,
                 (
                     order.order_id,
                     order.channel,
@@ -47,34 +52,35 @@ async def store_orders(
                     OrderStatus.RECEIVED.value,
                     iso(order.created_at),
                     iso(order.received_at),
-                    iso(now),
+                    stamp,
                     encode(order),
                 ),
             )
             if cursor.rowcount == 0:
-                row = await tx.fetchone(
+                row = tx.fetchone(
                     "SELECT order_id FROM orders WHERE channel = ? AND external_id = ?",
                     (order.channel, order.external_id),
                 )
+                assert row is not None
                 results.append(Stored(row["order_id"], order.external_id, duplicate=True))
                 continue
-            await emit(
-                tx,
-                "order.received",
-                now,
-                order_id=order.order_id,
-                data={
-                    "external_id": order.external_id,
-                    "channel": order.channel,
-                    "lines": len(order.lines),
-                    "region": order.ship_to.region,
-                },
+            received.append(
+                NewEvent(
+                    type="order.received",
+                    order_id=order.order_id,
+                    data={
+                        "external_id": order.external_id,
+                        "channel": order.channel,
+                        "lines": len(order.lines),
+                        "region": order.ship_to.region,
+                    },
+                )
             )
-            await publish_order_status(tx, order.order_id, now)
             results.append(Stored(order.order_id, order.external_id, duplicate=False))
-            new_ids.append(order.order_id)
-        if on_commit is not None and new_ids:
+        events.append(tx, now, received)
+        if on_commit is not None and received:
+            new_ids = [e.order_id for e in received if e.order_id]
             tx.after_commit(lambda: on_commit(new_ids))
         return results
 
-    return await db.write(job)
+    return await db.write(job, units=len(orders))

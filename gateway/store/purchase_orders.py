@@ -1,28 +1,85 @@
-"""Purchase orders on their way to a supplier: what is waiting, and each move of its status.
+"""Purchase orders on their way to a supplier: what is waiting, and the outcomes of delivering
+them, recorded in groups.
 
-Every transition is guarded by the statuses it may leave from, so a late or repeated answer
-(a retry that raced an earlier success, a restart) can never move a PO backwards.
+Every move is guarded by the statuses it may leave from, so a late or repeated answer (a retry
+that raced an earlier success, a restart, a cancellation meanwhile) never moves a PO backwards.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from gateway.domain.model import PO_AWAITING_SUPPLIER, PoStatus
+import msgspec
+
+from gateway.domain.model import PO_AWAITING_SUPPLIER, NewEvent, PoStatus
 from gateway.plugin_api.adapters import PurchaseOrderLine, PurchaseOrderRequest
-from gateway.store.codec import encode, iso, order_decoder, parse_iso, po_lines_decoder
+from gateway.store import events
+from gateway.store.codec import iso, order_decoder, parse_iso, po_lines_decoder
 from gateway.store.db import Database, Tx
-from gateway.store.feed import emit, refresh_order_status
 
-_AWAITING = tuple(s.value for s in PO_AWAITING_SUPPLIER)
-_AWAITING_SQL = ", ".join(f"'{s}'" for s in _AWAITING)
+_AWAITING_SQL = ", ".join(f"'{s.value}'" for s in PO_AWAITING_SUPPLIER)
 
 
-def _request(row: Any) -> PurchaseOrderRequest:
+class WaitingPo(msgspec.Struct, frozen=True):
+    """A PO its supplier has not answered yet, how many attempts it has had, and how many of
+    them failed because the adapter itself raised."""
+
+    request: PurchaseOrderRequest
+    attempts: int
+    adapter_errors: int = 0
+
+
+# -- outcomes, recorded in groups ----------------------------------------------------------------
+
+
+class MarkSent(msgspec.Struct, frozen=True, tag=True):
+    """The PO is out at the supplier without an answer yet (`pending → sent`): its attempt is
+    under way, or (`submitted`) the supplier took it and will answer later."""
+
+    po_id: str
+    supplier_ref: str | None = None
+    submitted: bool = False
+
+
+class MarkAccepted(msgspec.Struct, frozen=True, tag=True):
+    po_id: str
+    supplier_ref: str | None = None
+
+
+class MarkRejected(msgspec.Struct, frozen=True, tag=True):
+    """The supplier refused the PO (`rejected`), or it cannot be delivered (`failed`)."""
+
+    po_id: str
+    reason: str
+    message: str
+    failed: bool = False
+
+
+class CountFailedAttempts(msgspec.Struct, frozen=True, tag=True):
+    """Attempts that failed and will be retried: counted (the poison limit survives restarts),
+    the last error kept visible. Not a status change: no event."""
+
+    po_id: str
+    message: str
+    count: int = 1
+    adapter_errors: int = 0  # of `count`, those where the adapter itself raised
+
+
+class MarkCancelConfirmed(msgspec.Struct, frozen=True, tag=True):
+    """The supplier confirmed the cancellation of a cancelled PO."""
+
+    po_id: str
+
+
+PoOutcome = MarkSent | MarkAccepted | MarkRejected | CountFailedAttempts | MarkCancelConfirmed
+
+
+def _request(row: sqlite3.Row) -> WaitingPo:
     order = order_decoder.decode(row["doc"])
-    return PurchaseOrderRequest(
+    request = PurchaseOrderRequest(
         po_id=row["po_id"],
         order_id=order.order_id,
         order_external_id=order.external_id,
@@ -39,162 +96,158 @@ def _request(row: Any) -> PurchaseOrderRequest:
             for line in po_lines_decoder.decode(row["lines"])
         ),
     )
+    return WaitingPo(request, row["attempts"], row["adapter_errors"])
 
 
 _SELECT_REQUEST = (
-    "SELECT po.po_id, po.supplier_id, po.lines, po.created_at, o.doc FROM purchase_orders po"
-    " JOIN orders o ON o.order_id = po.order_id"
+    "SELECT po.po_id, po.supplier_id, po.lines, po.created_at, po.attempts, po.adapter_errors,"
+    " o.doc"
+    " FROM purchase_orders po JOIN orders o ON o.order_id = po.order_id"
 )
 
 
 async def purchase_orders_awaiting(
     db: Database, supplier_id: str, limit: int = 1000
-) -> list[PurchaseOrderRequest]:
-    """POs this supplier has not confirmed yet: they are (re)sent under the same po_id."""
-    rows = await db.fetchall(
-        f"{_SELECT_REQUEST} WHERE po.supplier_id = ? AND po.status IN ({_AWAITING_SQL})"
-        " ORDER BY po.created_at, po.po_id LIMIT ?",
-        (supplier_id, limit),
-    )
-    return [_request(r) for r in rows]
+) -> list[WaitingPo]:
+    """POs this supplier has not answered yet: they are (re)sent under the same po_id."""
+
+    def read(conn: sqlite3.Connection) -> list[WaitingPo]:
+        rows = conn.execute(
+            f"{_SELECT_REQUEST} WHERE po.supplier_id = ? AND po.status IN ({_AWAITING_SQL})"
+            " ORDER BY po.created_at, po.po_id LIMIT ?",
+            (supplier_id, limit),
+        ).fetchall()
+        return [_request(r) for r in rows]
+
+    return await db.read(read)
 
 
-async def load_requests(db: Database, po_ids: Sequence[str]) -> list[PurchaseOrderRequest]:
+async def load_requests(db: Database, po_ids: Sequence[str]) -> list[WaitingPo]:
     """The given POs that still await their supplier."""
     if not po_ids:
         return []
+
+    def read(conn: sqlite3.Connection) -> list[WaitingPo]:
+        rows = conn.execute(
+            f"{_SELECT_REQUEST} WHERE po.po_id IN ({','.join('?' * len(po_ids))})"
+            f" AND po.status IN ({_AWAITING_SQL}) ORDER BY po.po_id",
+            list(po_ids),
+        ).fetchall()
+        return [_request(r) for r in rows]
+
+    return await db.read(read)
+
+
+async def cancellations_requested(db: Database, supplier_id: str, limit: int = 500) -> list[str]:
+    """Cancelled POs whose supplier has not confirmed the cancellation yet."""
     rows = await db.fetchall(
-        f"{_SELECT_REQUEST} WHERE po.po_id IN ({','.join('?' * len(po_ids))})"
-        f" AND po.status IN ({_AWAITING_SQL}) ORDER BY po.po_id",
-        list(po_ids),
+        "SELECT po_id FROM purchase_orders WHERE supplier_id = ? AND supplier_cancel = 'requested'"
+        " ORDER BY po_id LIMIT ?",
+        (supplier_id, limit),
     )
-    return [_request(r) for r in rows]
+    return [r[0] for r in rows]
 
 
-async def _transition(
-    tx: Tx,
-    po_id: str,
-    to: PoStatus,
-    allowed_from: Sequence[PoStatus],
-    now: datetime,
-    **columns: Any,
-) -> Any:
-    """Move one PO; return its row (order_id, supplier_id, lines) or None if not allowed."""
-    sets = ", ".join(f"{name} = ?" for name in columns)
-    cursor = await tx.execute(
-        f"UPDATE purchase_orders SET status = ?, updated_at = ?{', ' + sets if sets else ''}"
-        f" WHERE po_id = ? AND status IN ({','.join('?' * len(allowed_from))})",
-        (to.value, iso(now), *columns.values(), po_id, *(s.value for s in allowed_from)),
+async def waiting_by_supplier(db: Database) -> dict[str, int]:
+    """How many POs wait for each supplier (sent or not yet)."""
+    rows = await db.fetchall(
+        "SELECT supplier_id, count(*) FROM purchase_orders"
+        f" WHERE status IN ({_AWAITING_SQL}) GROUP BY supplier_id"
     )
-    if cursor.rowcount == 0:
-        return None
-    return await tx.fetchone(
-        "SELECT order_id, supplier_id, lines FROM purchase_orders WHERE po_id = ?", (po_id,)
-    )
+    return {r[0]: int(r[1]) for r in rows}
 
 
-async def mark_sent(db: Database, po_id: str, now: datetime) -> None:
-    """The first attempt is going out (`pending → sent`)."""
+def _move(tx: Tx, po_id: str, to: PoStatus, now: str, **columns: Any) -> sqlite3.Row | None:
+    """Record the supplier's answer to a PO still waiting for it; the PO's row (order_id,
+    supplier_id, lines), or None when it no longer waits. The answer ends one more attempt."""
+    sets = "".join(f", {name} = ?" for name in columns)
+    row: sqlite3.Row | None = tx.execute(
+        "UPDATE purchase_orders SET status = ?, updated_at = ?, attempts = attempts + 1"
+        f"{sets}"
+        f" WHERE po_id = ? AND status IN ({_AWAITING_SQL})"
+        " RETURNING order_id, supplier_id, lines",
+        (to.value, now, *columns.values(), po_id),
+    ).fetchone()
+    return row
 
-    async def job(tx: Tx) -> None:
-        row = await _transition(tx, po_id, PoStatus.SENT, (PoStatus.PENDING,), now, attempts=1)
+
+def apply_outcomes(tx: Tx, outcomes: Sequence[PoOutcome], now: datetime) -> list[bool]:
+    """Record outcomes in order; for each, whether it changed anything."""
+    at = iso(now)
+    changed: list[bool] = []
+    new_events: list[NewEvent] = []
+    orders: set[str] = set()
+    for outcome in outcomes:
+        row: sqlite3.Row | None = None
+        match outcome:
+            case MarkSent(po_id, ref, submitted):
+                row = tx.execute(
+                    "UPDATE purchase_orders SET status = 'sent', updated_at = ?,"
+                    " supplier_ref = coalesce(?, supplier_ref), attempts = attempts + ?"
+                    " WHERE po_id = ? AND status = 'pending' RETURNING order_id, supplier_id",
+                    (at, ref, int(submitted), po_id),
+                ).fetchone()
+                if row is not None:
+                    data = {"supplier_ref": ref} if ref else {}
+                    new_events.append(_po_event("po.sent", po_id, row, data))
+            case MarkAccepted(po_id, ref):
+                row = _move(tx, po_id, PoStatus.ACCEPTED, at, supplier_ref=ref, message=None)
+                if row is not None:
+                    new_events.append(_po_event("po.accepted", po_id, row, {"supplier_ref": ref}))
+            case MarkRejected(po_id, reason, message, failed):
+                status = PoStatus.FAILED if failed else PoStatus.REJECTED
+                row = _move(tx, po_id, status, at, reason=reason, message=message)
+                if row is not None:
+                    _return_stock(tx, row, reason)
+                    data = {"reason": reason, "message": message}
+                    new_events.append(_po_event(f"po.{status.value}", po_id, row, data))
+            case CountFailedAttempts(po_id, message, count, adapter_errors):
+                cursor = tx.execute(
+                    "UPDATE purchase_orders SET attempts = attempts + ?, message = ?,"
+                    " adapter_errors = adapter_errors + ?, updated_at = ?"
+                    f" WHERE po_id = ? AND status IN ({_AWAITING_SQL})",
+                    (count, message, adapter_errors, at, po_id),
+                )
+                changed.append(cursor.rowcount > 0)
+                continue
+            case MarkCancelConfirmed(po_id):
+                cursor = tx.execute(
+                    "UPDATE purchase_orders SET supplier_cancel = 'done'"
+                    " WHERE po_id = ? AND supplier_cancel = 'requested'",
+                    (po_id,),
+                )
+                changed.append(cursor.rowcount > 0)
+                continue
+        changed.append(row is not None)
         if row is not None:
-            await emit(
-                tx,
-                "po.sent",
-                now,
-                order_id=row["order_id"],
-                po_id=po_id,
-                supplier_id=row["supplier_id"],
-            )
-            await refresh_order_status(tx, row["order_id"], now)
-
-    await db.write(job)
+            orders.add(row["order_id"])
+    events.append(tx, now, new_events)
+    events.refresh_orders(tx, orders, now)
+    return changed
 
 
-async def note_failed_attempt(db: Database, po_id: str, message: str, now: datetime) -> None:
-    """An attempt failed and will be retried: count it and keep the last error visible."""
+async def record_outcomes(db: Database, outcomes: Sequence[PoOutcome], now: datetime) -> list[bool]:
+    """Record a group of outcomes in one unit of work."""
+    return await db.write(lambda tx: apply_outcomes(tx, outcomes, now), units=len(outcomes))
 
-    async def job(tx: Tx) -> None:
-        await tx.execute(
-            "UPDATE purchase_orders SET attempts = attempts + 1, message = ?, updated_at = ?"
-            f" WHERE po_id = ? AND status IN ({_AWAITING_SQL})",
-            (message, iso(now), po_id),
+
+def _po_event(kind: str, po_id: str, row: sqlite3.Row, data: dict[str, Any]) -> NewEvent:
+    return NewEvent(
+        type=kind, order_id=row["order_id"], po_id=po_id, supplier_id=row["supplier_id"], data=data
+    )
+
+
+def _return_stock(tx: Tx, row: sqlite3.Row, reason: str) -> None:
+    """A refused PO gives its reserved stock back, except after `out_of_stock`, when the
+    supplier's known stock of those SKUs is evidently zero."""
+    lines = po_lines_decoder.decode(row["lines"])
+    if reason == "out_of_stock":
+        tx.executemany(
+            "UPDATE catalog SET stock = 0 WHERE sku = ? AND supplier_id = ?",
+            [(line.sku, row["supplier_id"]) for line in lines],
         )
-
-    await db.write(job)
-
-
-async def mark_accepted(db: Database, po_id: str, supplier_ref: str | None, now: datetime) -> bool:
-    async def job(tx: Tx) -> bool:
-        row = await _transition(
-            tx,
-            po_id,
-            PoStatus.ACCEPTED,
-            PO_AWAITING_SUPPLIER,
-            now,
-            supplier_ref=supplier_ref,
-            message=None,
+    else:
+        tx.executemany(
+            "UPDATE catalog SET stock = stock + ? WHERE sku = ? AND supplier_id = ?",
+            [(line.quantity, line.sku, row["supplier_id"]) for line in lines],
         )
-        if row is None:
-            return False
-        lines = po_lines_decoder.decode(row["lines"])
-        for line in lines:
-            line.accepted_qty = line.quantity
-        await tx.execute(
-            "UPDATE purchase_orders SET lines = ? WHERE po_id = ?",
-            (encode(lines), po_id),
-        )
-        await emit(
-            tx,
-            "po.accepted",
-            now,
-            order_id=row["order_id"],
-            po_id=po_id,
-            supplier_id=row["supplier_id"],
-            data={"supplier_ref": supplier_ref},
-        )
-        await refresh_order_status(tx, row["order_id"], now)
-        return True
-
-    return await db.write(job)
-
-
-async def mark_rejected(
-    db: Database, po_id: str, reason: str, message: str, now: datetime, *, failed: bool = False
-) -> bool:
-    """The supplier refused the PO (`rejected`), or it could not be delivered (`failed`).
-    The stock it reserved goes back, except after `out_of_stock`, when the supplier's known
-    stock of those SKUs is evidently zero."""
-    status = PoStatus.FAILED if failed else PoStatus.REJECTED
-
-    async def job(tx: Tx) -> bool:
-        row = await _transition(
-            tx, po_id, status, PO_AWAITING_SUPPLIER, now, reason=reason, message=message
-        )
-        if row is None:
-            return False
-        lines = po_lines_decoder.decode(row["lines"])
-        if reason == "out_of_stock":
-            await tx.executemany(
-                "UPDATE catalog SET stock = 0 WHERE sku = ? AND supplier_id = ?",
-                [(line.sku, row["supplier_id"]) for line in lines],
-            )
-        else:
-            await tx.executemany(
-                "UPDATE catalog SET stock = stock + ? WHERE sku = ? AND supplier_id = ?",
-                [(line.quantity, line.sku, row["supplier_id"]) for line in lines],
-            )
-        await emit(
-            tx,
-            f"po.{status.value}",
-            now,
-            order_id=row["order_id"],
-            po_id=po_id,
-            supplier_id=row["supplier_id"],
-            data={"reason": reason, "message": message},
-        )
-        await refresh_order_status(tx, row["order_id"], now)
-        return True
-
-    return await db.write(job)

@@ -1,5 +1,11 @@
-"""Routing in the store: the catalog (known stock), and the transaction that turns a received
-order into purchase orders while reserving their stock."""
+"""Routing in the store: the catalog (known stock), and the unit of work that turns received
+orders into purchase orders while reserving their stock.
+
+A group of orders is routed in one job with set-based statements: one read of the orders, one
+of the catalog, then one `executemany` per kind of write. The planner runs inside the job, on
+the current stock, so two orders can never both take the last unit. An order that makes the
+planner raise is held (`internal_error`) and the rest of the group routes.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +15,30 @@ from decimal import Decimal
 
 import msgspec
 
-from gateway.domain.model import OrderStatus, PoLine, PoStatus
-from gateway.domain.routing import Candidate, Hold, Planner, SupplierView
-from gateway.infra.config import CatalogEntry
+from gateway.domain.model import CatalogItem, NewEvent, Order, OrderStatus, PoLine, PoStatus
+from gateway.domain.routing import Candidate, Hold, Planner, RoutePlan, SupplierView
+from gateway.store import events
 from gateway.store.codec import encode, iso, order_decoder, po_id_for
 from gateway.store.db import Database, Tx
-from gateway.store.feed import emit, set_order_status
+
+INTERNAL_ERROR = "internal_error"
 
 
 class Routed(msgspec.Struct, frozen=True):
     order_id: str
     status: OrderStatus
     po_ids_by_supplier: dict[str, list[str]] = {}
+    error: str | None = None  # the planner's exception, for an order held as internal_error
 
 
-async def sync_catalog(db: Database, entries: Sequence[CatalogEntry]) -> None:
+async def sync_catalog(db: Database, items: Sequence[CatalogItem]) -> None:
     """Make the catalog table match the config. Known stock keeps counting down across
     restarts; a stock figure changed in the config replaces the count."""
 
-    async def job(tx: Tx) -> None:
-        await tx.execute("CREATE TEMP TABLE IF NOT EXISTS configured (sku TEXT, supplier_id TEXT)")
-        await tx.execute("DELETE FROM temp.configured")
-        await tx.executemany(
+    def job(tx: Tx) -> None:
+        tx.execute("CREATE TEMP TABLE IF NOT EXISTS configured (sku TEXT, supplier_id TEXT)")
+        tx.execute("DELETE FROM temp.configured")
+        tx.executemany(
             "INSERT INTO catalog (sku, supplier_id, cost, priority, stock, configured_stock)"
             " VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (sku, supplier_id) DO UPDATE SET cost = excluded.cost,"
@@ -38,12 +46,12 @@ async def sync_catalog(db: Database, entries: Sequence[CatalogEntry]) -> None:
             " stock = CASE WHEN catalog.configured_stock != excluded.configured_stock"
             "   THEN excluded.stock ELSE catalog.stock END,"
             " configured_stock = excluded.configured_stock",
-            [(e.sku, e.supplier, e.cost, e.priority, e.stock, e.stock) for e in entries],
+            [(i.sku, i.supplier_id, str(i.cost), i.priority, i.stock, i.stock) for i in items],
         )
-        await tx.executemany(
-            "INSERT INTO temp.configured VALUES (?, ?)", [(e.sku, e.supplier) for e in entries]
+        tx.executemany(
+            "INSERT INTO temp.configured VALUES (?, ?)", [(i.sku, i.supplier_id) for i in items]
         )
-        await tx.execute(
+        tx.execute(
             "DELETE FROM catalog WHERE (sku, supplier_id) NOT IN"
             " (SELECT sku, supplier_id FROM temp.configured)"
         )
@@ -59,6 +67,121 @@ async def orders_waiting_for_routing(db: Database, limit: int = 500) -> list[str
     return [r["order_id"] for r in rows]
 
 
+class _Writes:
+    """What routing a group writes, collected so each kind is one `executemany`."""
+
+    def __init__(self) -> None:
+        self.purchase_orders: list[tuple[str, str, str, str, bytes, str, str]] = []
+        self.stock: list[tuple[int, str, str]] = []
+        self.orders: list[tuple[str, str | None, str | None, str, str]] = []
+        self.events: list[NewEvent] = []
+
+
+def _load(tx: Tx, order_ids: Sequence[str]) -> tuple[list[Order], dict[tuple[str, str], Candidate]]:
+    marks = ",".join("?" * len(order_ids))
+    orders = [
+        order_decoder.decode(row[0])
+        for row in tx.fetchall(
+            f"SELECT doc FROM orders WHERE order_id IN ({marks}) AND status = ? ORDER BY seq",
+            [*order_ids, OrderStatus.RECEIVED.value],
+        )
+    ]
+    skus = sorted({line.sku for order in orders for line in order.lines})
+    catalog: dict[tuple[str, str], Candidate] = {}
+    if skus:
+        for row in tx.fetchall(
+            "SELECT sku, supplier_id, cost, priority, stock FROM catalog"
+            f" WHERE sku IN ({','.join('?' * len(skus))})",
+            skus,
+        ):
+            catalog[(row["supplier_id"], row["sku"])] = Candidate(
+                supplier_id=row["supplier_id"],
+                sku=row["sku"],
+                cost=Decimal(row["cost"]),
+                priority=row["priority"],
+                stock=row["stock"],
+            )
+    return orders, catalog
+
+
+def _hold(
+    writes: _Writes, order_id: str, reason: str, detail: str, data: dict[str, object], at: str
+) -> None:
+    writes.orders.append((OrderStatus.ON_HOLD.value, reason, detail, at, order_id))
+    writes.events.append(
+        NewEvent(
+            type="order.exception",
+            order_id=order_id,
+            data={**data, "status": OrderStatus.ON_HOLD.value, "reason": reason, "detail": detail},
+        )
+    )
+
+
+def _assign(
+    writes: _Writes,
+    order: Order,
+    plan: RoutePlan,
+    catalog: dict[tuple[str, str], Candidate],
+    at: str,
+) -> dict[str, list[str]]:
+    """Record the plan's POs and reserve their stock (in `catalog` too, for the next order)."""
+    po_ids: dict[str, list[str]] = {}
+    created: list[dict[str, object]] = []
+    for index, assignment in enumerate(plan.assignments, start=1):
+        po_id = po_id_for(order.order_id, index)
+        supplier_id = assignment.supplier_id
+        lines = [
+            PoLine(line_id=line.line_id, sku=line.sku, quantity=line.quantity, unit_cost=c.cost)
+            for line, c in assignment.lines
+        ]
+        writes.purchase_orders.append(
+            (po_id, order.order_id, supplier_id, PoStatus.PENDING.value, encode(lines), at, at)
+        )
+        for line in lines:
+            writes.stock.append((line.quantity, line.sku, supplier_id))
+            key = (supplier_id, line.sku)
+            candidate = catalog[key]
+            catalog[key] = msgspec.structs.replace(candidate, stock=candidate.stock - line.quantity)
+        created.append(
+            {
+                "po_id": po_id,
+                "supplier_id": supplier_id,
+                "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in lines],
+            }
+        )
+        po_ids.setdefault(supplier_id, []).append(po_id)
+    writes.orders.append((OrderStatus.ROUTED.value, None, None, at, order.order_id))
+    writes.events.append(
+        NewEvent(
+            type="order.routed",
+            order_id=order.order_id,
+            data={
+                **plan.explanation,
+                "status": OrderStatus.ROUTED.value,
+                "purchase_orders": created,
+            },
+        )
+    )
+    return po_ids
+
+
+def _apply(tx: Tx, writes: _Writes, now: datetime) -> None:
+    tx.executemany(
+        "INSERT INTO purchase_orders (po_id, order_id, supplier_id, status, lines, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        writes.purchase_orders,
+    )
+    tx.executemany(
+        "UPDATE catalog SET stock = stock - ? WHERE sku = ? AND supplier_id = ?", writes.stock
+    )
+    tx.executemany(
+        "UPDATE orders SET status = ?, hold_reason = ?, hold_detail = ?, updated_at = ?"
+        " WHERE order_id = ?",
+        writes.orders,
+    )
+    events.append(tx, now, writes.events)
+
+
 async def route_orders(
     db: Database,
     order_ids: Sequence[str],
@@ -67,96 +190,58 @@ async def route_orders(
     now: Callable[[], datetime],
     on_commit: Callable[[dict[str, list[str]]], None],
 ) -> list[Routed]:
-    """Plan and commit routing for orders still `received`; others are skipped.
+    """Plan and commit routing for the orders still `received`; others are skipped.
 
     `on_commit` gets the new po_ids by supplier once they are durable.
     """
 
-    async def job(tx: Tx) -> list[Routed]:
+    def job(tx: Tx) -> list[Routed]:
         moment = now()
+        at = iso(moment)
+        orders, catalog = _load(tx, order_ids)
+        views = suppliers()
+        writes = _Writes()
         outcomes: list[Routed] = []
         by_supplier: dict[str, list[str]] = {}
-        views = suppliers()
-        for order_id in order_ids:
-            row = await tx.fetchone(
-                "SELECT status, doc FROM orders WHERE order_id = ?", (order_id,)
-            )
-            if row is None or row["status"] != OrderStatus.RECEIVED.value:
+        for order in orders:
+            try:
+                skus = {line.sku for line in order.lines}
+                candidates = [c for (_, sku), c in catalog.items() if sku in skus]
+                plan = planner.plan(order, candidates, views)
+            except Exception as error:  # a planner bug must not stop the rest of the group
+                message = f"{type(error).__name__}: {error}"
+                _hold(writes, order.order_id, INTERNAL_ERROR, "routing failed", {}, at)
+                outcomes.append(Routed(order.order_id, OrderStatus.ON_HOLD, error=message))
                 continue
-            order = order_decoder.decode(row["doc"])
-            skus = sorted({line.sku for line in order.lines})
-            rows = await tx.fetchall(
-                "SELECT sku, supplier_id, cost, priority, stock FROM catalog"
-                f" WHERE sku IN ({','.join('?' * len(skus))})",
-                skus,
-            )
-            candidates = [
-                Candidate(
-                    supplier_id=r["supplier_id"],
-                    sku=r["sku"],
-                    cost=Decimal(r["cost"]),
-                    priority=r["priority"],
-                    stock=r["stock"],
-                )
-                for r in rows
-            ]
-            plan = planner.plan(order, candidates, views)
             if isinstance(plan, Hold):
-                await set_order_status(
-                    tx,
-                    order_id,
-                    OrderStatus.ON_HOLD,
-                    moment,
-                    reason=plan.reason,
-                    detail=plan.detail,
-                    data={"detail": plan.detail, **plan.explanation},
-                )
-                outcomes.append(Routed(order_id, OrderStatus.ON_HOLD))
+                _hold(writes, order.order_id, plan.reason, plan.detail, plan.explanation, at)
+                outcomes.append(Routed(order.order_id, OrderStatus.ON_HOLD))
                 continue
-            po_ids: dict[str, list[str]] = {}
-            for index, assignment in enumerate(plan.assignments, start=1):
-                po_id = po_id_for(order_id, index)
-                lines = [
-                    PoLine(
-                        line_id=line.line_id,
-                        sku=line.sku,
-                        quantity=line.quantity,
-                        unit_cost=candidate.cost,
-                    )
-                    for line, candidate in assignment.lines
-                ]
-                await tx.execute(
-                    "INSERT INTO purchase_orders (po_id, order_id, supplier_id, status, lines,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        po_id,
-                        order_id,
-                        assignment.supplier_id,
-                        PoStatus.PENDING.value,
-                        encode(lines),
-                        iso(moment),
-                        iso(moment),
-                    ),
-                )
-                await tx.executemany(
-                    "UPDATE catalog SET stock = stock - ? WHERE sku = ? AND supplier_id = ?",
-                    [(ln.quantity, ln.sku, assignment.supplier_id) for ln in lines],
-                )
-                await emit(
-                    tx,
-                    "po.created",
-                    moment,
-                    order_id=order_id,
-                    po_id=po_id,
-                    supplier_id=assignment.supplier_id,
-                    data={"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in lines]},
-                )
-                po_ids.setdefault(assignment.supplier_id, []).append(po_id)
-                by_supplier.setdefault(assignment.supplier_id, []).append(po_id)
-            await set_order_status(tx, order_id, OrderStatus.ROUTED, moment, data=plan.explanation)
-            outcomes.append(Routed(order_id, OrderStatus.ROUTED, po_ids))
+            po_ids = _assign(writes, order, plan, catalog, at)
+            for supplier_id, ids in po_ids.items():
+                by_supplier.setdefault(supplier_id, []).extend(ids)
+            outcomes.append(Routed(order.order_id, OrderStatus.ROUTED, po_ids))
+        _apply(tx, writes, moment)
         if by_supplier:
             tx.after_commit(lambda: on_commit(by_supplier))
         return outcomes
+
+    return await db.write(job, units=len(order_ids))
+
+
+async def hold_for_internal_error(db: Database, order_id: str, error: str, now: datetime) -> bool:
+    """Set aside an order whose routing fails even alone (`internal_error`, on hold)."""
+
+    def job(tx: Tx) -> bool:
+        return events.set_order_status(
+            tx,
+            order_id,
+            OrderStatus.ON_HOLD,
+            now,
+            reason=INTERNAL_ERROR,
+            detail="routing failed",
+            data={"error": error},
+            allowed_from=(OrderStatus.RECEIVED,),
+        )
 
     return await db.write(job)

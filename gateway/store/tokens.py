@@ -33,9 +33,9 @@ async def insert_token(
 ) -> None:
     """Raises TokenNameTaken if a token (even a revoked one) already has this name."""
 
-    async def job(tx: Tx) -> None:
+    def job(tx: Tx) -> None:
         try:
-            await tx.execute(
+            tx.execute(
                 "INSERT INTO api_tokens (name, role, sha256, created_at, created_by)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (name, role, digest, iso(now), created_by),
@@ -49,8 +49,8 @@ async def insert_token(
 async def revoke_token(db: Database, name: str, now: datetime) -> None:
     """Raises NoSuchToken if no active token has this name."""
 
-    async def job(tx: Tx) -> None:
-        cursor = await tx.execute(
+    def job(tx: Tx) -> None:
+        cursor = tx.execute(
             "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
             (iso(now), name),
         )

@@ -150,6 +150,12 @@ class FileExchangeSupplier:
                 continue
             data = await self._folder.read(self.options.reply_folder, entry.name)
             parsed = parse(entry.name, data)
+            if not parsed.reports and not parsed.problems:
+                # A header and nothing else ("no news today"): there is nothing to record, so
+                # nothing to wait for; a gateway may not confirm an empty batch at all.
+                taken.pop()
+                await self._to_processed(entry.name)
+                continue
             reports += parsed.reports
             problems += parsed.problems
         answered = tuple(

@@ -11,12 +11,15 @@ the demo works, that path works.
   speak the supplier protocol of CONTRACT §5 and send signed shipment notices back;
 - service ``shopify_shop`` (`ShopifyShopService`): a `ShopifyShop` stand-in (Shopify's webhooks,
   REST and GraphQL Admin API) whose customers place orders for the ``shopify`` channel.
+- service ``file_supplier`` (`FileSupplier`): a supplier trading CSV files over SFTP, for the
+  ``file_exchange`` adapter.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dropship_simulator.file_supplier import FileSupplier, FileSupplierSimulator
 from dropship_simulator.shop_channel import SimulatedShop
 from dropship_simulator.shopify_service import ShopifyShopService
 from dropship_simulator.shopify_shop import ShopifyShop
@@ -31,6 +34,8 @@ __version__ = "0.1.0"
 plugin_api_version = 2  # the plugin API this plugin is written for (docs/plugins.md)
 
 __all__ = [
+    "FileSupplier",
+    "FileSupplierSimulator",
     "Scripted",
     "ShopifyShop",
     "ShopifyShopService",
@@ -46,3 +51,4 @@ def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
     registry.channel_adapter("simulated_shop", SimulatedShop)
     registry.service("supplier_fleet", SupplierFleet)
     registry.service("shopify_shop", ShopifyShopService)
+    registry.service("file_supplier", FileSupplier)

@@ -1,4 +1,5 @@
-"""A supplier adapter with a bug: every send raises something no adapter should raise."""
+"""A supplier adapter with a bug: it cannot even start (its actor crashes), and every call raises
+something no adapter should raise."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class CrashingSupplier:
         self.ctx = ctx
 
     async def start(self) -> None:
-        return None
+        raise KeyError(f"adapter bug while starting for {self.ctx.supplier_id}")
 
     async def close(self) -> None:
         return None
