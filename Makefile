@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/dropship-example-feed
 EXAMPLE_FILES := $(shell find $(EXAMPLE) -path '*/build' -prune -o -type f \( -name '*.py' -o -name '*.toml' \) -print)
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-adapters clean
 
 $(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.intake
+
+bench-adapters: $(STAMP)
+	$(PY) -m benchmarks.supplier_adapters
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

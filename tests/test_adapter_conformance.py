@@ -18,6 +18,7 @@ import pytest
 
 from dropship_files import FileExchangeSupplier
 from dropship_mapped import MappedJsonSupplier
+from dropship_simulator.open_platform import open_platform_mapping
 from dropship_simulator.sftp_server import SftpServer
 from gateway.plugin_api import PoAcknowledged, PoRefused, PoShipment
 from gateway.testing import (
@@ -41,7 +42,6 @@ from gateway.testing import (
     Take,
     supplier_contract_tests,
 )
-from tests.test_mapped_json import MAPPING
 
 # -- file_exchange against an SFTP folder --------------------------------------------------------
 
@@ -204,7 +204,9 @@ class OpenPlatformCounterpart(HttpCounterpart):
 @pytest.fixture
 def mapped_json_under_test() -> SupplierUnderTest:
     return SupplierUnderTest(
-        factory=MappedJsonSupplier, counterpart=OpenPlatformCounterpart(), options=MAPPING
+        factory=MappedJsonSupplier,
+        counterpart=OpenPlatformCounterpart(),
+        options=open_platform_mapping("kit-secret"),
     )
 
 

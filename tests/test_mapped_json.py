@@ -26,6 +26,7 @@ from dropship_simulator.open_platform import (
     GOODS_NOT_FOUND,
     SYSTEM_BUSY,
     OpenPlatformSupplier,
+    open_platform_mapping,
 )
 from gateway.plugin_api import (
     Accepted,
@@ -43,54 +44,7 @@ from tests.harness import ROOT, Mosquitto, order_json, order_reaching
 APP_SECRET = "open-platform-secret"
 
 # The whole integration: no code, only this table (as it would sit in [suppliers.options]).
-MAPPING: dict[str, Any] = {
-    "path": "/open/api/trade/create",
-    "idempotency_header": "",  # this platform deduplicates on out_trade_no instead
-    "headers": {"X-App-Key": "app-1001"},
-    "auth": {
-        "type": "hmac",
-        "secret": APP_SECRET,
-        "header": "X-Sign",
-        "encoding": "HEX",
-        "payload": "{timestamp}{body}",
-        "timestamp_header": "X-Timestamp",
-    },
-    "body": {
-        "out_trade_no": "$.po_id",
-        "shop_order_no": "$.order_external_id",
-        "order_time": {"path": "$.created_at", "date": "%Y-%m-%d %H:%M:%S", "tz": "+08:00"},
-        "is_urgent": {"path": "$.priority", "map": {"urgent": 1, "high": 1}, "default": 0},
-        "receiver": {
-            "name": "$.ship_to.name",
-            "mobile": "$.ship_to.phone",
-            "state": "$.ship_to.province",
-            "city": "$.ship_to.city",
-            "district": "$.ship_to.district",
-            "address": {"join": ["$.ship_to.address1", "$.ship_to.address2"], "sep": " "},
-            "zip": "$.ship_to.postal_code",
-        },
-        "items": {
-            "each": "$.lines",
-            "item": {
-                "goods_no": "@.sku",
-                "qty": "@.quantity",
-                "price": {"path": "@.unit_cost", "decimal": "0.01", "as": "number"},
-            },
-        },
-        "total_qty": "$.total_quantity",
-        "channel": "dropship-gateway",
-    },
-    "response": {
-        "success": {"path": "$.flag", "equals": "success"},
-        "reference": "$.data.trade_no",
-        "reason": "$.code",
-        "message": "$.message",
-        "reason_map": {"E2001": "out_of_stock", "E2002": "unknown_sku", "E2003": "bad_address"},
-        "duplicate": {"path": "$.code", "equals": "E3001"},
-        "retry": {"path": "$.code", "in": ["E9001"]},
-        "failed": {"path": "$.code", "in": ["E1001", "E1002", "E1003"]},
-    },
-}
+MAPPING = open_platform_mapping(APP_SECRET)
 
 
 def mapping(**changes: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
+from gateway.app import plugin_scaffold
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
 from gateway.app.preview_cmd import add_parser as preview_commands
@@ -38,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "schema":
         return cmd_schema(args.what, sys.stdout)
+    if command == "plugin":
+        return plugin_scaffold.main(args, sys.stdout)
     if command == "demo":
         from gateway.app.demo import run_demo
 
@@ -78,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("what", choices=("order", "shipment", "config"))
     token_commands(commands)
     preview_commands(commands)
+    plugin_scaffold.add_parser(commands)
     return parser
 
 

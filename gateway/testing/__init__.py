@@ -43,10 +43,17 @@ from gateway.testing.answers import (
     Take,
     UnknownPo,
 )
+from gateway.testing.channel import (
+    ChannelUnderTest,
+    channel_contract_tests,
+    check_channel_rule,
+    sample_order,
+)
 from gateway.testing.counterpart import SupplierCounterpart
 from gateway.testing.http import HttpAnswer, HttpCounterpart, HttpRequest, Route
 from gateway.testing.rules import CHANNEL_RULES, SUPPLIER_RULES, Rule
 from gateway.testing.running import ContractBroken, NotApplicable
+from gateway.testing.source import ChannelCounterpart, HttpSource, WrittenBack
 from gateway.testing.state import MemoryState
 from gateway.testing.supplier import (
     SupplierUnderTest,
@@ -65,6 +72,8 @@ __all__ = [
     "Answer",
     "Busy",
     "CannotExpress",
+    "ChannelCounterpart",
+    "ChannelUnderTest",
     "Confirmed",
     "ContractBroken",
     "Garbled",
@@ -72,6 +81,7 @@ __all__ = [
     "HttpAnswer",
     "HttpCounterpart",
     "HttpRequest",
+    "HttpSource",
     "Malformed",
     "MemoryState",
     "NoAnswer",
@@ -89,7 +99,11 @@ __all__ = [
     "SupplierUnderTest",
     "Take",
     "UnknownPo",
+    "WrittenBack",
+    "channel_contract_tests",
+    "check_channel_rule",
     "check_rule",
+    "sample_order",
     "sample_purchase_order",
     "supplier_contract_tests",
 ]

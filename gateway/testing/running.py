@@ -46,11 +46,13 @@ def run_in_own_loop(
     done = threading.Event()
 
     def run() -> None:
+        loop = asyncio.new_event_loop()
         try:
-            asyncio.run(_as_coroutine(check))
+            loop.run_until_complete(_as_coroutine(check))
         except BaseException as error:
             outcome["error"] = error
         finally:
+            _close(loop)
             done.set()
 
     threading.Thread(target=run, name=f"contract-kit {rule.id}", daemon=True).start()
@@ -64,6 +66,26 @@ def run_in_own_loop(
         )
     if "error" in outcome:
         raise outcome["error"]
+
+
+# Tasks of adapters that ignored their cancellation, kept referenced for the life of the process:
+# finalised later, they would raise inside whatever test happens to be running then.
+_ABANDONED: list[asyncio.Task[Any]] = []
+
+
+def _close(loop: asyncio.AbstractEventLoop, grace_s: float = 1.0) -> None:
+    """Cancel what is left and close the loop; a task that ignores its cancellation (the adapter
+    under test may swallow it) is abandoned after `grace_s` instead of holding the check."""
+    try:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.wait(left, timeout=grace_s))
+        _ABANDONED.extend(task for task in left if not task.done())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
 
 
 async def _as_coroutine(check: Callable[[], Awaitable[None]]) -> None:

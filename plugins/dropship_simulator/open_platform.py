@@ -274,3 +274,56 @@ def _parameter_problem(trade: Trade) -> str | None:
     if trade.is_urgent not in (0, 1):
         return "is_urgent is 0 or 1"
     return None
+
+
+def open_platform_mapping(app_secret: str, app_key: str = "app-1001") -> dict[str, Any]:
+    """The `options` of a `mapped_json` supplier that reach this platform: the whole
+    integration, as configuration (the tests, the demo and docs/README use it)."""
+    return {
+        "path": "/open/api/trade/create",
+        "idempotency_header": "",  # this platform deduplicates on out_trade_no instead
+        "headers": {"X-App-Key": app_key},
+        "auth": {
+            "type": "hmac",
+            "secret": app_secret,
+            "header": "X-Sign",
+            "encoding": "HEX",
+            "payload": "{timestamp}{body}",
+            "timestamp_header": "X-Timestamp",
+        },
+        "body": {
+            "out_trade_no": "$.po_id",
+            "shop_order_no": "$.order_external_id",
+            "order_time": {"path": "$.created_at", "date": "%Y-%m-%d %H:%M:%S", "tz": "+08:00"},
+            "is_urgent": {"path": "$.priority", "map": {"urgent": 1, "high": 1}, "default": 0},
+            "receiver": {
+                "name": "$.ship_to.name",
+                "mobile": "$.ship_to.phone",
+                "state": "$.ship_to.province",
+                "city": "$.ship_to.city",
+                "district": "$.ship_to.district",
+                "address": {"join": ["$.ship_to.address1", "$.ship_to.address2"], "sep": " "},
+                "zip": "$.ship_to.postal_code",
+            },
+            "items": {
+                "each": "$.lines",
+                "item": {
+                    "goods_no": "@.sku",
+                    "qty": "@.quantity",
+                    "price": {"path": "@.unit_cost", "decimal": "0.01", "as": "number"},
+                },
+            },
+            "total_qty": "$.total_quantity",
+            "channel": "dropship-gateway",
+        },
+        "response": {
+            "success": {"path": "$.flag", "equals": "success"},
+            "reference": "$.data.trade_no",
+            "reason": "$.code",
+            "message": "$.message",
+            "reason_map": {"E2001": "out_of_stock", "E2002": "unknown_sku", "E2003": "bad_address"},
+            "duplicate": {"path": "$.code", "equals": "E3001"},
+            "retry": {"path": "$.code", "in": ["E9001"]},
+            "failed": {"path": "$.code", "in": ["E1001", "E1002", "E1003"]},
+        },
+    }
