@@ -34,6 +34,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.intake
+	$(PY) -m benchmarks.access --quick
 
 bench-adapters: $(STAMP)
 	$(PY) -m benchmarks.supplier_adapters

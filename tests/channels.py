@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from gateway.plugin_api import ChannelContext
+from gateway.plugin_api import ChannelContext, IntakeBusy
 
 
 class SourcePoller:
@@ -31,13 +31,17 @@ class SourcePoller:
         while True:
             try:
                 await self.take_orders(ctx, http, base)
-                if away:
-                    ctx.log.info("source.back")
-                    away = False
+            except IntakeBusy as busy:
+                ctx.log.info("intake.busy", retry_after_s=busy.retry_after_s)
+                await ctx.clock.sleep(busy.retry_after_s)
+                continue
             except (aiohttp.ClientError, TimeoutError) as error:
                 if not away or self.log_every_failure:
                     ctx.log.warning("source.away", error=str(error))
                 away = True
+            else:
+                ctx.log.info("source.back")
+                away = False
             await self.wait(ctx)
 
     async def wait(self, ctx: ChannelContext) -> None:
@@ -114,6 +118,23 @@ class CrashesWhenAway(SourcePoller):
         await super().take_orders(ctx, http, base)
 
 
+class CrashesWhenBusy(SourcePoller):
+    async def submit(self, ctx: ChannelContext, orders: list[bytes]) -> Any:
+        try:
+            return await ctx.submit(orders)
+        except IntakeBusy as busy:
+            raise RuntimeError("the gateway is busy") from busy
+
+
+class RetriesAtOnce(SourcePoller):
+    async def submit(self, ctx: ChannelContext, orders: list[bytes]) -> Any:
+        while True:
+            try:
+                return await ctx.submit(orders)
+            except IntakeBusy:
+                continue
+
+
 class LogsEveryFailure(SourcePoller):
     log_every_failure = True
 
@@ -149,6 +170,7 @@ BREAKERS: dict[str, list[type[SourcePoller]]] = {
     "channel.submits": [SubmitsDicts],
     "channel.confirms_after_submit": [ConfirmsFirst],
     "channel.refused_orders": [CrashesOnARefusal],
+    "channel.intake_busy": [CrashesWhenBusy, RetriesAtOnce],
     "channel.source_away": [CrashesWhenAway, LogsEveryFailure],
     "channel.clock": [SleepsOnTheLoop],
     "channel.cancellation": [SwallowsCancellation],

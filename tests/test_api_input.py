@@ -4,6 +4,7 @@ A gateway in-process, on a real port, with a real broker and a real supplier ser
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -284,7 +285,7 @@ async def test_shipment_notices_need_the_right_signature_and_a_known_po(
     for headers in (
         {},
         {"X-Signature": "sha256=" + "0" * 64},
-        {"X-Signature": sign("wrong", body)},
+        {"X-Signature": sign("wrong", body, int(time.time()))},
     ):
         status, answer = await post_raw(http, gateway, body, path=path, headers=headers)
         assert status == 401
@@ -292,7 +293,11 @@ async def test_shipment_notices_need_the_right_signature_and_a_known_po(
 
     async def signed(raw: bytes, supplier_path: str = path) -> tuple[int, Any]:
         return await post_raw(
-            http, gateway, raw, path=supplier_path, headers={"X-Signature": sign(SECRET, raw)}
+            http,
+            gateway,
+            raw,
+            path=supplier_path,
+            headers={"X-Signature": sign(SECRET, raw, int(time.time()))},
         )
 
     status, answer = await signed(b"{not json")

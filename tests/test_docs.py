@@ -127,20 +127,28 @@ def _status_codes(node: ast.AST) -> set[int]:
 
 
 def _reads_body(node: ast.AST) -> bool:
-    """Whether a handler reads the request body (`request.read()` and the like)."""
+    """Whether a handler reads the request body (`read_body(request)`, `request.read()`...)."""
     return any(
-        isinstance(n, ast.Attribute)
-        and n.attr in ("read", "json", "text", "post")
-        and isinstance(n.value, ast.Name)
-        and n.value.id == "request"
+        (
+            isinstance(n, ast.Attribute)
+            and n.attr in ("read", "json", "text", "post")
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "request"
+        )
+        or (isinstance(n, ast.Call) and getattr(n.func, "id", "") == "read_body")
         for n in ast.walk(node)
     )
 
 
+# What reading a body can answer (gateway.api.body): a Content-Encoding that does not decode
+# (400), a body slower than http.body_timeout_s (408), past http.max_body_bytes (413).
+BODY_STATUSES = {400, 408, 413}
+
+
 def handler_statuses(handler: Any) -> set[int]:
     """Every status a handler can answer with: its own, those of the module's helpers it calls
-    (transitively), 413 if it reads the body (aiohttp's size limit), and 500 (the error
-    middleware's answer to a bug)."""
+    (transitively), BODY_STATUSES if it reads the body, and 500 (the error middleware's answer
+    to a bug)."""
     source = inspect.getmodule(handler)
     assert source is not None
     module = ast.parse(inspect.getsource(source))
@@ -158,7 +166,7 @@ def handler_statuses(handler: Any) -> set[int]:
         function = functions[name]
         codes |= _status_codes(function)
         if _reads_body(function):
-            codes.add(413)
+            codes |= BODY_STATUSES
         todo += [
             n.func.id
             for n in ast.walk(function)

@@ -6,6 +6,7 @@ distributions with entry points, as pip would leave them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,9 +17,11 @@ import aiohttp
 import pytest
 
 from gateway.app.plugins import load_plugins
+from gateway.infra.clock import SystemClock
+from gateway.infra.supervision import ChildSpec, ChildState, Ready, RestartPolicy, Supervisor
 from tests.conftest import WriteConfig, base_config, start_gateway
 from tests.fixture_plugins import hangs_in_hook
-from tests.harness import ROOT, Mosquitto, order_json, order_reaching
+from tests.harness import ROOT, Mosquitto, order_json, order_reaching, wait_for_http
 from tests.installed import (
     BROKEN_DISTS,
     DUPLICATE_NAME_ERROR,
@@ -152,3 +155,64 @@ async def test_a_good_plugin_works_beside_broken_ones_and_the_api_shows_them(
         assert expected in entry["error"]
         assert entry["supplier_adapters"] == []
     assert entries[("good", "dropship-good-fork")]["error"] == DUPLICATE_NAME_ERROR
+
+
+async def test_an_adapter_that_hangs_in_start_does_not_hold_up_the_others(
+    tmp_path: Path,
+    broker: Mosquitto,
+    write_config: WriteConfig,
+    http: aiohttp.ClientSession,
+) -> None:
+    config = base_config(
+        tmp_path,
+        broker,
+        gateway={
+            "plugin_modules": [
+                "tests.fixture_plugins.hangs_in_start",
+                "tests.fixture_plugins.good",
+            ],
+            "plugin_timeout_s": 1,
+            "restart_intensity": 1,
+            "restart_period_s": 60,
+        },
+        suppliers=[
+            {"id": "sup-stuck", "name": "Stuck", "adapter": "hangs_in_start", "url": "http://x",
+             "regions": ["CN"], "timeout_s": 0.5},
+            {"id": "sup-good", "name": "Good", "adapter": "good", "url": "http://x",
+             "regions": ["CN"]},
+        ],
+        catalog=[{"sku": "G-1", "supplier": "sup-good", "cost": "1.00", "stock": 10}],
+    )  # fmt: skip
+    gateway = await start_gateway(write_config(config))  # returns although sup-stuck never starts
+    try:
+        url = gateway.http_url
+        async with http.post(f"{url}/api/v1/orders", json=order_json("SO-1", [("G-1", 1)])) as r:
+            order_id = (await r.json())["accepted"][0]["order_id"]
+        await order_reaching(http, url, order_id, "acknowledged")
+        stuck = await wait_for_http(
+            http,
+            f"{url}/api/v1/suppliers",
+            lambda body: any(
+                s["supplier_id"] == "sup-stuck" and s["state"] == "down" for s in body["suppliers"]
+            ),
+            timeout=30,
+            what="sup-stuck down",
+        )
+    finally:
+        await gateway.stop()
+    entry = next(s for s in stuck["suppliers"] if s["supplier_id"] == "sup-stuck")
+    assert "start() did not return within 1.5s" in entry["last_error"]
+
+
+async def test_a_child_that_is_never_ready_does_not_hold_up_its_supervisor() -> None:
+    supervisor = Supervisor("test", RestartPolicy(), SystemClock())
+    never_ready = asyncio.Event()
+
+    async def stuck(ready: Ready) -> None:
+        await never_ready.wait()
+
+    await supervisor.start_child(ChildSpec("plugin:stuck", stuck), ready_timeout_s=0.2)
+    status = supervisor.status("plugin:stuck")
+    assert status is not None
+    assert status.state == ChildState.STARTING
+    await supervisor.stop()

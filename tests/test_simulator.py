@@ -455,8 +455,10 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.Response:
         self.calls += 1
         raw = await request.read()
-        expected = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(request.headers.get("X-Signature", ""), expected):
+        signature = request.headers.get("X-Signature", "")
+        t = signature.removeprefix("t=").partition(",")[0]  # CONTRACT §3: t=<unix>,sha256=...
+        mac = hmac.new(SECRET.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, f"t={t},sha256={mac}"):
             return web.json_response({"error": {"code": "bad_signature"}}, status=401)
         if self.answers:
             return web.json_response({"error": {"code": "busy"}}, status=self.answers.pop(0))

@@ -3,6 +3,8 @@ valid ones in one transaction, tell the router after the commit."""
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import structlog
 
@@ -18,6 +20,9 @@ from gateway.store.db import Database
 from gateway.store.intake import store_orders
 
 log = structlog.get_logger(__name__)
+
+# Longest stretch of validation between two yields to the event loop.
+VALIDATION_SLICE_S = 0.005
 
 
 class IntakeClosed(RuntimeError):
@@ -57,14 +62,21 @@ class IntakeService:
         now = self._clock.now()
         results: list[SubmitResult | None] = [None] * len(raw_orders)
         valid: list[tuple[int, Order]] = []
+        loop = asyncio.get_running_loop()
+        slice_started = loop.time()
         for index, raw in enumerate(raw_orders):
+            # A large batch is validated in slices, yielding between them, so that the loop
+            # keeps serving other clients (and the MQTT link) while it is judged.
+            if loop.time() - slice_started > VALIDATION_SLICE_S:
+                await asyncio.sleep(0)
+                slice_started = loop.time()
             try:
                 intake = decode_order(raw)
             except ValidationFailed as failed:
-                results[index] = _rejected(raw, failed.problems)
+                results[index] = _rejected(failed.external_id, failed.problems)
                 continue
             except InvalidJson as error:
-                results[index] = _rejected(raw, [Problem((), f"not valid JSON: {error}")])
+                results[index] = _rejected(None, [Problem((), f"not valid JSON: {error}")])
                 continue
             order = normalise(
                 intake, order_id=new_id("ord"), received_at=now, default_channel=default_channel
@@ -100,18 +112,8 @@ class IntakeService:
         self._bus.offer(ROUTER, OrdersAccepted(tuple(order_ids)))
 
 
-def _rejected(raw: bytes | msgspec.Raw, problems: list[Problem]) -> SubmitResult:
+def _rejected(external_id: str | None, problems: list[Problem]) -> SubmitResult:
     return SubmitResult(
-        external_id=_external_id_of(raw),
+        external_id=external_id,
         problems=tuple((p.json_path(), p.message) for p in problems),
     )
-
-
-def _external_id_of(raw: bytes | msgspec.Raw) -> str | None:
-    """The external_id of an invalid order, if one can be read, so the caller can match it."""
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return None
-    external_id = value.get("external_id") if isinstance(value, dict) else None
-    return external_id if isinstance(external_id, str) else None

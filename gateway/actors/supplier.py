@@ -177,7 +177,15 @@ class SupplierActor:
         )
         self._active.clear()
         self._cancelling.clear()
-        await adapter.start()
+        try:
+            # start() is bounded like any call: one that hangs is a crash of this incarnation
+            # (restarts, then `down`), never a supplier stuck in `starting` for good.
+            async with asyncio.timeout(self.config.timeout_s + 1.0):
+                await adapter.start()
+        except TimeoutError:
+            raise AdapterError(
+                f"start() did not return within {self.config.timeout_s + 1.0:g}s"
+            ) from None
         try:
             async with asyncio.TaskGroup() as tasks:
                 recorder = OutcomeRecorder(self._db, self._clock)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +12,8 @@ from gateway.actors.intake import IntakeService
 from gateway.actors.order_actions import OrderActions
 from gateway.actors.supplier_health import SupplierHealth
 from gateway.infra.clock import Clock
-from gateway.infra.config import SupplierConfig
+from gateway.infra.config import HttpSection, SupplierConfig
+from gateway.infra.logs import LogThrottle
 from gateway.infra.metrics import Metrics
 from gateway.plugin_api.registry import PluginInfo
 from gateway.store.db import Database
@@ -32,6 +33,9 @@ class ApiContext:
     max_body: int
     order_actions: OrderActions
     plugins: Sequence[PluginInfo] = ()  # as loaded at start-up, failures included
+    http: HttpSection = field(default_factory=HttpSection)
+    # Bad notice signatures: logged once a minute per supplier, however many arrive.
+    signature_log: LogThrottle = field(default_factory=LogThrottle)
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from gateway.actors.intake import IntakeClosed
 from gateway.actors.order_actions import OrderMissing
+from gateway.api.body import read_body
 from gateway.api.context import context
 from gateway.api.cursors import BadCursor, decode_cursor, encode_cursor
 from gateway.api.errors import error_response, json_response
@@ -17,7 +19,7 @@ from gateway.api.views import order_view, summary_view
 from gateway.domain.fields import AwareDatetime
 from gateway.domain.intake import InvalidJson, split_body
 from gateway.domain.model import OrderStatus
-from gateway.domain.validation import Problem, ValidationFailed
+from gateway.domain.validation import Problem, ValidationFailed, quote
 from gateway.plugin_api.adapters import IntakeBusy, SubmitResult
 from gateway.store.queries import MAX_PAGE, OrderFilter, get_order, list_orders
 
@@ -37,7 +39,7 @@ async def post_orders(request: web.Request) -> web.Response:
         return error_response(
             415, "unsupported_media_type", "send the order as Content-Type: application/json"
         )
-    body = await request.read()
+    body = await read_body(request)
     try:
         batch = split_body(body)
     except InvalidJson as error:
@@ -123,7 +125,7 @@ def _validation_error(message: str, problems: list[Problem]) -> web.Response:
 async def get_one(request: web.Request) -> web.Response:
     order = await get_order(context(request).db, request.match_info["order_id"])
     if order is None:
-        return error_response(404, "not_found", f"no order {request.match_info['order_id']!r}")
+        return error_response(404, "not_found", f"no order {quote(request.match_info['order_id'])}")
     return json_response(order_view(order))
 
 
@@ -139,28 +141,32 @@ async def get_many(request: web.Request) -> web.Response:
 _STATUSES = {s.value for s in OrderStatus}
 
 
+_DIGITS = re.compile(r"[0-9]{1,4}")
+
+
 def _parse_filter(request: web.Request) -> tuple[OrderFilter, list[dict[str, str]]]:
     params = request.query
     problems: list[dict[str, str]] = []
     statuses = tuple(s for s in params.get("status", "").split(",") if s)
     unknown = [s for s in statuses if s not in _STATUSES]
     if unknown:
+        shown = ", ".join(quote(s) for s in unknown[:5]) + (", …" if len(unknown) > 5 else "")
         problems.append(
             {
                 "path": "query.status",
-                "message": f"unknown status {', '.join(unknown)}; "
-                f"one of {', '.join(sorted(_STATUSES))}",
+                "message": f"unknown status {shown}; one of {', '.join(sorted(_STATUSES))}",
             }
         )
     limit = 50
     if "limit" in params:
         text = params["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        # ASCII digits only: `²` and `①` are digits to str.isdigit but not to int().
+        if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
             problems.append({"path": "query.limit", "message": f"expected 1 to {MAX_PAGE}"})
         else:
             limit = int(text)
     since = None
-    if params.get("since"):
+    if "since" in params:  # present but empty is not a time either
         try:
             since = msgspec.convert(params["since"], AwareDatetime)
         except msgspec.ValidationError:
@@ -191,7 +197,7 @@ class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 async def post_cancel(request: web.Request) -> web.Response:
     """Cancel what has not shipped; the answer is the order, with what had already shipped."""
     ctx = context(request)
-    body = await request.read()
+    body = await read_body(request)
     reason = "requested"
     if body.strip():
         if not is_json(request):
@@ -207,8 +213,15 @@ async def post_cancel(request: web.Request) -> web.Response:
                 "the request is not valid",
                 [{"path": "$", "message": str(error)}],
             )
+        except RecursionError:
+            return error_response(
+                422,
+                "validation_failed",
+                "the request is not valid",
+                [{"path": "$", "message": "JSON nested too deeply"}],
+            )
     try:
         state = await ctx.order_actions.cancel(request.match_info["order_id"], reason)
     except OrderMissing:
-        return error_response(404, "not_found", f"no order {request.match_info['order_id']!r}")
+        return error_response(404, "not_found", f"no order {quote(request.match_info['order_id'])}")
     return json_response(order_view(state))

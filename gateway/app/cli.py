@@ -15,6 +15,8 @@ import msgspec
 import structlog
 
 from gateway.app import plugin_scaffold
+from gateway.app.backup_cmd import add_parser as backup_command
+from gateway.app.backup_cmd import cmd_backup
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
 from gateway.app.preview_cmd import add_parser as preview_commands
@@ -54,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_plugins(path, sys.stdout)
     if command == "token":
         return cmd_token(args, path, sys.stdout, sys.stderr)
+    if command == "backup":
+        return cmd_backup(args, path, sys.stdout, sys.stderr)
     if command == "preview":
         return cmd_preview(args, path, sys.stdout, sys.stderr)
     return cmd_serve(path)
@@ -80,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("order", "shipment", "config"))
     token_commands(commands)
+    backup_command(commands)
     preview_commands(commands)
     plugin_scaffold.add_parser(commands)
     return parser

@@ -12,15 +12,19 @@ import contextlib
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from gateway.app.event_loop import run_async
 from gateway.app.plugins import load_configured_plugins
 from gateway.app.runtime import DATABASE_FILE, Gateway
+from gateway.domain.access import new_token, token_digest
 from gateway.feed.publisher import broker_address
 from gateway.infra.config import Config, ConfigError, load_config
 from gateway.infra.logs import configure_logging
+from gateway.store.db import Database
+from gateway.store.tokens import insert_token
 
 REFRESH_S = 2.0
 
@@ -52,6 +56,7 @@ async def _demo(config: Config, duration_s: float | None, log_path: Path, out: T
     plugins = load_configured_plugins(config)
     for info in plugins.errors:
         out.write(f"plugin {info.name}: {info.error}\n")
+    admin_token = await first_run_admin_token(config)
     async with Gateway(config, plugins) as gateway:
         host, port, _ = broker_address(config.mqtt)
         prefix = config.mqtt.topic_prefix
@@ -63,6 +68,9 @@ async def _demo(config: Config, duration_s: float | None, log_path: Path, out: T
             f"  MQTT       mqtt://{host}:{port}   e.g. mosquitto_sub -h {host} -p {port} "
             f"-t '{prefix}/#' -v\n"
             f"  Logs       {log_path}\n"
+            f"  Admin token  {admin_token}\n"
+            f"             e.g. curl -H 'Authorization: Bearer {admin_token}' "
+            f"{gateway.http_url}/api/v1/suppliers\n"
             "  Ctrl-C stops it.\n\n"
         )
         out.flush()
@@ -83,6 +91,25 @@ async def _demo(config: Config, duration_s: float | None, log_path: Path, out: T
         out.write("\nstopping...\n")
     out.write("stopped.\n")
     return 0
+
+
+async def first_run_admin_token(config: Config) -> str:
+    """A fresh admin token for this run of the demo, stored hashed like any other (issue 9)."""
+    token = new_token()
+    database = Database(
+        Path(config.gateway.data_dir) / DATABASE_FILE,
+        synchronous=config.gateway.sqlite_synchronous,
+    )
+    async with database as db:
+        await insert_token(
+            db,
+            name="demo-admin",
+            role="admin",
+            digest=token_digest(token),
+            created_by="demo",
+            now=datetime.now(UTC),
+        )
+    return token
 
 
 async def _print_flow(

@@ -30,6 +30,7 @@ from gateway.actors.supplier_health import SupplierHealth
 from gateway.api.access import AccessControl
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
+from gateway.api.server import GatewayRunner
 from gateway.app.plugins import PluginSet
 from gateway.domain.model import CatalogItem
 from gateway.domain.routing import RulePlanner, SupplierView
@@ -64,8 +65,10 @@ class Gateway:
     def __init__(self, config: Config, plugins: PluginSet, clock: Clock | None = None) -> None:
         self.config = config
         self.plugins = plugins
+        # A plugin's actor that is not ready within this long does not hold up the rest.
+        self._plugin_start_s = config.gateway.plugin_timeout_s
         self.clock: Clock = clock or SystemClock()
-        self.metrics = Metrics()
+        self.metrics = Metrics(channels=[c.id for c in config.channels] + config.metrics.channels)
         self.bus = Bus()
         self.db = Database(
             Path(config.gateway.data_dir) / DATABASE_FILE,
@@ -175,7 +178,7 @@ class Gateway:
                 StoredPluginState(self.db, f"supplier:{supplier.id}", self.clock),
             )
             self.supplier_actors[supplier.id] = actor
-            await start(ChildSpec(f"supplier:{supplier.id}", actor.run))
+            await start(ChildSpec(f"supplier:{supplier.id}", actor.run), self._plugin_start_s)
         router = RouterActor(
             self.db,
             self.bus.mailbox(ROUTER),
@@ -203,10 +206,11 @@ class Gateway:
                 max_body=self.config.http.max_body_bytes,
                 order_actions=self.order_actions,
                 plugins=self.plugins.plugins,
+                http=self.config.http,
             ),
             access=self.access,
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = GatewayRunner(app, self.config.http)  # connection limits, timeouts
         await self._runner.setup()
         tls = server_context(self.config.http)
         site = web.TCPSite(
@@ -260,7 +264,7 @@ class Gateway:
             ready()
             await instance.run(context)
 
-        await self.supervisor.start_child(ChildSpec(name, run))
+        await self.supervisor.start_child(ChildSpec(name, run), self._plugin_start_s)
 
     async def _watch_unserved_suppliers(self) -> None:
         """POs waiting for a supplier no actor will serve (disabled, removed from the config,

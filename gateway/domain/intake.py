@@ -1,11 +1,14 @@
 """The intake format of CONTRACT §3 (`POST /api/v1/orders`): decode, validate, normalise.
 
 Valid input decodes in a single msgspec pass. Invalid input is walked again by
-`validation.collect_problems` so the caller gets every problem with its JSON path at once.
+`validation.collect_problems` so the caller gets every problem with its JSON path at once;
+that walk is bounded (`MAX_PROBLEMS`, `MAX_JSON_DEPTH`), so invalid input costs little more
+than valid input of the same size.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -24,9 +27,17 @@ from gateway.domain.fields import (
     Quantity,
     Text,
 )
+from gateway.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
 from gateway.domain.model import Address, Customer, Order, OrderLine, Payment, Priority
 from gateway.domain.regions import CN_NAME_BY_CODE, UnknownRegion, region_code
-from gateway.domain.validation import Problem, ValidationFailed, collect_problems
+from gateway.domain.validation import (
+    FLOAT_FOR_INT,
+    Problem,
+    ValidationFailed,
+    collect_problems,
+    problem_from_msgspec,
+    quote,
+)
 
 MAX_BATCH = 1000
 
@@ -77,17 +88,28 @@ class IntakeOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     attributes: dict[str, Annotated[str, Meta(max_length=500)]] = {}
 
 
+BatchOrders = Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=MAX_BATCH)]
+
+
 class IntakeBatch(msgspec.Struct, forbid_unknown_fields=True):
-    orders: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=MAX_BATCH)]
+    orders: BatchOrders
 
 
 class InvalidJson(ValueError):
-    """The body is not JSON at all."""
+    """The body is not JSON at all (or nests deeper than MAX_JSON_DEPTH)."""
 
+
+TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 # Built once, reused: decoders are the hot path of intake.
 _order_decoder = msgspec.json.Decoder(IntakeOrder)
 _any_decoder = msgspec.json.Decoder()
+# A body's top level with each value left undecoded: whether it is a batch is known without
+# building the whole document (4 MB of orders) as Python objects.
+_envelope_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_batch_orders_decoder = msgspec.json.Decoder(BatchOrders)
+_raw_decoder = msgspec.json.Decoder(msgspec.Raw)
+_FIRST_TOKEN = re.compile(rb"[ \t\r\n]*(.)", re.DOTALL)
 
 
 def order_schema() -> dict[str, Any]:
@@ -98,41 +120,108 @@ def order_schema() -> dict[str, Any]:
 def split_body(body: bytes) -> list[msgspec.Raw] | None:
     """The orders of a batch body (`{"orders": [...]}`), or None when the body is one order.
 
-    Raises InvalidJson for a body that does not parse, ValidationFailed for a malformed batch.
+    Raises InvalidJson for a body that does not parse (or nests too deeply), ValidationFailed
+    for a malformed batch. The orders of a batch are not judged here: `decode_order` does that,
+    one at a time, and one too deep is that order's problem alone.
     """
     try:
-        top = _any_decoder.decode(body)
+        envelope = _envelope_decoder.decode(body)
+    except msgspec.ValidationError:  # not an object: one (invalid) order, if it is JSON
+        _check_json(body)
+        return None
     except msgspec.DecodeError as error:
         raise InvalidJson(str(error)) from None
-    if not isinstance(top, dict) or "orders" not in top:
+    except RecursionError:
+        raise InvalidJson(TOO_DEEP) from None
+    if "orders" not in envelope:
+        _check_json(body)
         return None
+    problems = [Problem((key,), "unknown field") for key in envelope if key != "orders"]
     try:
-        return msgspec.json.decode(body, type=IntakeBatch).orders
-    except msgspec.ValidationError:
-        problems = collect_problems(top, IntakeBatch)
-        raise ValidationFailed(problems) from None
+        orders = _batch_orders_decoder.decode(envelope["orders"])
+    except msgspec.ValidationError as error:
+        problems.append(problem_from_msgspec(error, ("orders",)))
+        orders = []
+    if problems:
+        raise ValidationFailed(problems)
+    return orders
+
+
+def _check_json(body: bytes) -> None:
+    """Raise InvalidJson unless `body` is JSON within MAX_JSON_DEPTH, without building it."""
+    if exceeds_depth(body):
+        raise InvalidJson(TOO_DEEP)
+    try:
+        _raw_decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise InvalidJson(str(error)) from None
+    except RecursionError:
+        raise InvalidJson(TOO_DEEP) from None
 
 
 def decode_order(raw: bytes | msgspec.Raw) -> IntakeOrder:
-    """Decode and validate one order, raising ValidationFailed with every problem."""
+    """Decode and validate one order, raising ValidationFailed with every problem, or
+    InvalidJson when it is not JSON."""
     try:
         order = _order_decoder.decode(raw)
     except msgspec.ValidationError:
-        value = _any_decoder.decode(raw)
-        if not isinstance(value, dict):
-            raise ValidationFailed([Problem((), "expected a JSON object")]) from None
-        problems = collect_problems(value, IntakeOrder)
-        reported = {p.path for p in problems}
-        problems += [p for p in _semantic_problems_of_raw(value) if p.path not in reported]
-        raise ValidationFailed(problems) from None
+        order = _decode_slowly(raw)
     except msgspec.DecodeError as error:
         raise InvalidJson(str(error)) from None
     problems = semantic_problems(
         [line.line_id for line in order.lines], order.ship_to.country, order.ship_to.province
     )
     if problems:
-        raise ValidationFailed(problems)
+        raise ValidationFailed(problems, external_id=order.external_id)
     return order
+
+
+def _decode_slowly(raw: bytes | msgspec.Raw) -> IntakeOrder:
+    """The path of an order the fast decoder refused: every problem with its path, or the
+    order after all when the only fault was a whole number written as `2.0`."""
+    if exceeds_depth(memoryview(raw)):
+        raise InvalidJson(TOO_DEEP)
+    try:
+        first = _FIRST_TOKEN.match(memoryview(raw))
+        if first is None or first.group(1) != b"{":
+            _raw_decoder.decode(raw)  # only whether it parses: nothing to walk in it
+            raise ValidationFailed([Problem((), "expected a JSON object")])
+        value = _any_decoder.decode(raw)
+    except msgspec.DecodeError as error:  # mistyped before it was malformed: `{"a": 5, `
+        raise InvalidJson(str(error)) from None
+    if not isinstance(value, dict):
+        raise ValidationFailed([Problem((), "expected a JSON object")])
+    external_id = value.get("external_id")
+    external_id = external_id if isinstance(external_id, str) else None
+    problems = collect_problems(value, IntakeOrder)
+    if any(p.message.startswith(FLOAT_FOR_INT) for p in problems) and _whole_floats_to_ints(value):
+        # JSON has one kind of number: 2.0 is the integer 2 (and JSON Schema agrees).
+        try:
+            return msgspec.convert(value, IntakeOrder)
+        except msgspec.ValidationError:
+            problems = collect_problems(value, IntakeOrder)
+    reported = {p.path for p in problems}
+    problems += [p for p in _semantic_problems_of_raw(value) if p.path not in reported]
+    raise ValidationFailed(problems, external_id=external_id)
+
+
+def _whole_floats_to_ints(value: Any, depth: int = 0) -> bool:
+    """Replace floats with no fractional part by ints, in place; whether any was found."""
+    found = False
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return False
+    for key, item in items:
+        if isinstance(item, float):
+            if item.is_integer():
+                value[key] = int(item)
+                found = True
+        elif isinstance(item, dict | list) and depth < MAX_JSON_DEPTH:
+            found = _whole_floats_to_ints(item, depth + 1) or found
+    return found
 
 
 def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[Problem]:
@@ -147,9 +236,12 @@ def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[
         if not isinstance(line_id, str):
             continue
         if line_id in seen:
-            problems.append(Problem(("lines", index, "line_id"), f"duplicate line_id {line_id!r}"))
+            problems.append(
+                Problem(("lines", index, "line_id"), f"duplicate line_id {quote(line_id)}")
+            )
         seen.add(line_id)
-    if isinstance(country, str) and isinstance(province, str) and province:
+    # A province too long to be one is reported by the type check; not quoted back here.
+    if isinstance(country, str) and isinstance(province, str) and 0 < len(province) <= 200:
         try:
             region_code(country, province)
         except UnknownRegion as error:

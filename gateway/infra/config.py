@@ -75,6 +75,14 @@ class HttpSection(_Section, kw_only=True):
     host: str = "127.0.0.1"
     port: Port = 8080
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 4 * 1024 * 1024
+    # Hostile and broken clients (issue 6): every connection is bounded in number and in time.
+    max_connections: Annotated[int, Meta(ge=1, le=100_000)] = 256
+    header_timeout_s: PositiveSeconds = 10.0  # from a request's first byte to its last header
+    body_timeout_s: PositiveSeconds = 30.0  # to receive a whole request body
+    idle_timeout_s: PositiveSeconds = 60.0  # an open connection with no request under way
+    # How far a shipment notice's signed timestamp may be from the gateway's clock (a
+    # supplier's own `notice_window_s` overrides it).
+    notice_window_s: PositiveSeconds = 300.0
     # HTTPS when both are set: PEM certificate chain and its private key (issue 9).
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -104,6 +112,11 @@ class SupplierConfig(_Section, kw_only=True):
     url: str
     regions: Annotated[list[str], Meta(min_length=1)]
     webhook_secret: str | None = None
+    # Shipment notices (CONTRACT §3): `legacy_signature` also accepts the old body-only
+    # signature; `unsigned_notices` lets a supplier without a secret post notices at all.
+    legacy_signature: bool = False
+    unsigned_notices: bool = False
+    notice_window_s: PositiveSeconds | None = None  # default: http.notice_window_s
     enabled: bool = True
     timeout_s: PositiveSeconds = 10.0
     max_in_flight: Annotated[int, Meta(ge=1, le=512)] = 8
@@ -148,6 +161,13 @@ class ServiceConfig(_Section, kw_only=True):
     options: dict[str, Any] = {}
 
 
+class MetricsSection(_Section, kw_only=True):
+    # Channel names that get their own label on /metrics besides the [[channels]] ids and
+    # "api" (orders posted over HTTP with a channel of their own, such as "erp"). Any other
+    # channel a client names is counted under "other": label values never come from requests.
+    channels: list[Annotated[str, Meta(max_length=40)]] = []
+
+
 class LogSection(_Section, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -189,6 +209,7 @@ class Config(_Section, kw_only=True):
     routing: RoutingSection = msgspec.field(default_factory=RoutingSection)
     channels: list[ChannelConfig] = []
     services: list[ServiceConfig] = []
+    metrics: MetricsSection = msgspec.field(default_factory=MetricsSection)
     log: LogSection = msgspec.field(default_factory=LogSection)
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
     limits: LimitsSection = msgspec.field(default_factory=LimitsSection)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
 
 import msgspec
@@ -23,8 +24,24 @@ _QUIET_LOGGERS = {
 }
 
 
+# Characters that JSON leaves as they are but that many readers take for the end of a line
+# (Python's splitlines, JavaScript before ES2019, log shippers): a client could otherwise start
+# a forged log line with them. JSON's own escapes keep the line one line and decode the same.
+_LINE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _serialize(obj: Any, **_: Any) -> str:
-    return msgspec.json.encode(obj, enc_hook=str).decode()
+    return msgspec.json.encode(obj, enc_hook=str).decode().translate(_LINE_BREAKS)
+
+
+def _escape_line_breaks(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The console format's version of the same escape (it prints values as they are)."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = value.translate(_LINE_BREAKS)
+    return event_dict
 
 
 def configure_logging(
@@ -48,6 +65,8 @@ def configure_logging(
         if console
         else structlog.processors.JSONRenderer(serializer=_serialize)
     )
+    if console:
+        shared.append(_escape_line_breaks)
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[*shared, renderer],
@@ -67,3 +86,22 @@ def configure_logging(
     root.setLevel(numeric_level)
     for name, quiet_level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(quiet_level, numeric_level))
+
+
+class LogThrottle:
+    """At most one log line per key and interval, for events a client can repeat at will (a
+    bad signature): the first is logged, then one line per interval with how many were not."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def allow(self, key: str, now: float) -> int | None:
+        """None to stay quiet; else how many were suppressed since the last line."""
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._suppressed.pop(key, 0)

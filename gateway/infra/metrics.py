@@ -1,10 +1,14 @@
 """Prometheus metrics (`GET /metrics`). One registry per gateway instance, not the global
-default, so two gateways in one test process never mix their figures."""
+default, so two gateways in one test process never mix their figures.
+
+Label values come from the config (channel and supplier ids), never from a request: each new
+value is a new series kept for the life of the process, so a client naming a fresh channel in
+every order would otherwise grow /metrics without bound."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -12,15 +16,40 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
+# The label of every channel the config does not name.
+OTHER_CHANNEL = "other"
+# Orders posted over HTTP without a channel.
+DEFAULT_CHANNEL = "api"
+
+
+class ChannelCounter:
+    """A counter labelled by channel, where a channel the config does not know is counted
+    under `other`. Used like the prometheus counter it wraps: `.labels(channel, result)`."""
+
+    def __init__(self, counter: Counter, channels: Iterable[str]) -> None:
+        self._counter = counter
+        self._known = frozenset(channels) | {DEFAULT_CHANNEL}
+
+    def label_of(self, channel: str) -> str:
+        return channel if channel in self._known else OTHER_CHANNEL
+
+    def labels(self, channel: str, *others: str) -> Any:
+        return self._counter.labels(self.label_of(channel), *others)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, channels: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.orders_received = Counter(
-            "dropship_orders_received",
-            "Orders offered to intake, by channel and result (accepted, duplicate, rejected).",
-            ["channel", "result"],
-            registry=r,
+        self.orders_received = ChannelCounter(
+            Counter(
+                "dropship_orders_received",
+                "Orders offered to intake, by channel and result (accepted, duplicate,"
+                " rejected). Channels the config does not name are counted as `other`.",
+                ["channel", "result"],
+                registry=r,
+            ),
+            channels,
         )
         self.intake_busy = Counter(
             "dropship_intake_busy",
@@ -63,6 +92,12 @@ class Metrics:
             "dropship_shipments",
             "Shipment notices recorded, by supplier.",
             ["supplier"],
+            registry=r,
+        )
+        self.bad_signatures = Counter(
+            "dropship_notice_signature_failures",
+            "Shipment notices refused for a missing, malformed, stale or wrong signature.",
+            ["supplier", "reason"],
             registry=r,
         )
         self.outbox_depth = Gauge(

@@ -95,15 +95,23 @@ class Supervisor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._status: dict[str, ChildStatus] = {}
 
-    async def start_child(self, spec: ChildSpec) -> None:
-        """Start a child and wait until its first incarnation is ready or has ended."""
+    async def start_child(self, spec: ChildSpec, ready_timeout_s: float | None = None) -> None:
+        """Start a child and wait until its first incarnation is ready or has ended; at most
+        `ready_timeout_s` when given (a plugin's child that hangs while starting must not hold
+        up the rest: it goes on starting in the background, and says so in the log)."""
         if spec.name in self._tasks:
             raise ValueError(f"{self.name}: child {spec.name!r} already started")
         self._status[spec.name] = ChildStatus(name=spec.name, state=ChildState.STARTING)
         first_ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._keep(spec, first_ready), name=f"{self.name}/{spec.name}")
         self._tasks[spec.name] = task
-        await asyncio.wait([first_ready, task], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [first_ready, task], timeout=ready_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not done:
+            log.warning(
+                "actor.start_slow", supervisor=self.name, actor=spec.name, waited_s=ready_timeout_s
+            )
 
     def status(self, name: str) -> ChildStatus | None:
         return self._status.get(name)

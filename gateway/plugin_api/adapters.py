@@ -31,17 +31,26 @@ class PluginState(Protocol):
     database: watermarks, cursors, the names of files already taken in. Values are strings
     (JSON for anything structured). `set` and `delete` return once committed."""
 
-    async def get(self, key: str) -> str | None: ...
+    async def get(self, key: str) -> str | None:
+        """The value stored under `key`, or None."""
+        ...
 
-    async def set(self, key: str, value: str) -> None: ...
+    async def set(self, key: str, value: str) -> None:
+        """Store `value` under `key`; returns once it is committed."""
+        ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> None:
+        """Remove `key` (nothing happens if it is not there); returns once committed."""
+        ...
 
 
 # -- supplier side -------------------------------------------------------------------------------
 
 
 class PurchaseOrderLine(msgspec.Struct, kw_only=True, frozen=True):
+    """One line of a PO: the order's `line_id`, the SKU, the quantity and the unit cost from the
+    catalog (a Decimal, or None when the catalog has none)."""
+
     line_id: str
     sku: str
     quantity: int
@@ -81,6 +90,8 @@ SendOutcome = Accepted | Submitted
 
 
 class ShipmentReport(msgspec.Struct, kw_only=True, frozen=True):
+    """One parcel of a PO as `fetch_purchase_order` reports it; `lines` as (sku, quantity)."""
+
     carrier: str
     tracking_number: str
     shipped_at: datetime | None = None
@@ -88,7 +99,9 @@ class ShipmentReport(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class PurchaseOrderReport(msgspec.Struct, kw_only=True, frozen=True):
-    """What a supplier says about one PO when polled."""
+    """What a supplier says about one PO when polled. `status` is one of the gateway's PO
+    statuses (`sent`, `accepted`, `partially_shipped`, `shipped`, `delivered`, `rejected`,
+    `cancelled`), translated from the supplier's own words."""
 
     status: str
     supplier_ref: str | None = None
@@ -99,11 +112,15 @@ class PurchaseOrderReport(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class PoAcknowledged(msgspec.Struct, kw_only=True, frozen=True, tag="accepted"):
+    """The supplier accepted the PO (a report of `collect_reports`)."""
+
     po_id: str
     supplier_ref: str | None = None
 
 
 class PoRefused(msgspec.Struct, kw_only=True, frozen=True, tag="rejected"):
+    """The supplier refused the PO, with a short stable `reason` such as `out_of_stock`."""
+
     po_id: str
     reason: str
     message: str = ""
@@ -144,6 +161,8 @@ class ReportBatch(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class StockLevel(msgspec.Struct, frozen=True):
+    """Units of `sku` the supplier has available: one entry of `fetch_inventory`."""
+
     sku: str
     available: int
 
@@ -193,19 +212,44 @@ class SupplierContext(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class SupplierAdapter(Protocol):
-    """One instance per supplier actor incarnation: `start` before use, `close` after."""
+    """One instance per supplier actor incarnation: `start` before use, `close` after. Every
+    method makes one attempt and says how it went; the actor owns retries, timeouts and the
+    circuit. Besides returning, a method may raise `SupplierUnavailable` (may pass later),
+    `SupplierFailed` (will not pass; `reason="not_supported"` for what the supplier cannot do)
+    and, when sending, `SupplierRejected`; anything else is a crash of the actor."""
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Open what the adapter needs (an HTTP session), once, before any other call. Raising
+        is a crash, and `close` is not called then: release what was opened before raising."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release everything `start` opened: sessions, connections, tasks. Called once when the
+        actor stops, crashes or restarts after a successful `start`."""
+        ...
 
-    async def send_purchase_order(self, po: PurchaseOrderRequest) -> SendOutcome: ...
+    async def send_purchase_order(self, po: PurchaseOrderRequest) -> SendOutcome:
+        """Make one attempt to place `po`, carrying `po.po_id` where the supplier deduplicates.
+        Return `Accepted(supplier_ref)` when the supplier took it or already had it, or
+        `Submitted` when it reached the supplier and the answer comes through `collect_reports`;
+        raise `SupplierRejected(reason, message)` when the supplier refuses this PO,
+        `SupplierUnavailable(message, retry_after)` when the failure may pass, `SupplierFailed`
+        when it will not. Apply `ctx.timeout_s`; never retry or sleep."""
+        ...
 
-    async def cancel_purchase_order(self, po_id: str) -> None: ...
+    async def cancel_purchase_order(self, po_id: str) -> None:
+        """Ask the supplier to cancel the PO. Return once it confirmed, or when it does not know
+        the PO (final either way)."""
+        ...
 
-    async def fetch_purchase_order(self, po_id: str) -> PurchaseOrderReport | None: ...
+    async def fetch_purchase_order(self, po_id: str) -> PurchaseOrderReport | None:
+        """What the supplier says about the PO (status, reference, shipments), or None when it
+        does not know it. Used for suppliers that are polled instead of calling back."""
+        ...
 
-    async def fetch_inventory(self) -> list[StockLevel]: ...
+    async def fetch_inventory(self) -> list[StockLevel]:
+        """The units available per SKU, to refresh the gateway's known stock."""
+        ...
 
 
 class ReportingSupplierAdapter(SupplierAdapter, Protocol):
@@ -213,9 +257,17 @@ class ReportingSupplierAdapter(SupplierAdapter, Protocol):
     message queue). The actor calls `collect_reports` every `poll_interval_s` of the supplier's
     config, records what it returns, then calls `confirm_reports(batch.receipt)`."""
 
-    async def collect_reports(self) -> ReportBatch: ...
+    async def collect_reports(self) -> ReportBatch:
+        """The supplier's answers that arrived since the last confirmed batch, without consuming
+        them: collected again before `confirm_reports`, they come again. An answer that cannot
+        be used is a `ReportProblem` in the batch, not an exception. Return promptly when there
+        is nothing: never wait for news."""
+        ...
 
-    async def confirm_reports(self, receipt: Any) -> None: ...
+    async def confirm_reports(self, receipt: Any) -> None:
+        """The batch with this `receipt` is recorded by the gateway: consume it at the supplier
+        (move a cursor, delete or archive the answer files)."""
+        ...
 
 
 SupplierAdapterFactory = Callable[[SupplierContext], SupplierAdapter]
@@ -294,7 +346,9 @@ class OrderNotFound(LookupError):
 class ChannelOrders(Protocol):
     """Reads and actions on this channel's own orders."""
 
-    async def get(self, order_id: str) -> ChannelOrder | None: ...
+    async def get(self, order_id: str) -> ChannelOrder | None:
+        """The order with the gateway's `order_id`, if this channel submitted it."""
+        ...
 
     async def find(self, external_id: str) -> ChannelOrder | None:
         """The order this channel submitted with `external_id`."""
@@ -326,6 +380,8 @@ class ChannelContext(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ChannelAdapter(Protocol):
+    """A source of orders (an ERP poller, a shop's webhook queue); one instance per incarnation."""
+
     async def run(self, ctx: ChannelContext) -> None:
         """Take orders in until cancelled. Raising is a crash: the supervisor restarts it."""
         ...
@@ -338,6 +394,8 @@ ChannelAdapterFactory = Callable[[], ChannelAdapter]
 
 
 class ServiceContext(msgspec.Struct, kw_only=True, frozen=True):
+    """What a service runs with: its config entry's id and options, the clock and a logger."""
+
     service_id: str
     options: dict[str, Any]
     clock: Clock
@@ -345,6 +403,8 @@ class ServiceContext(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Service(Protocol):
+    """A supervised background task with no role of its own in the order flow."""
+
     async def run(self, ctx: ServiceContext) -> None:
         """Run until cancelled."""
         ...

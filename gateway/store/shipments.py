@@ -7,9 +7,10 @@ from datetime import datetime
 import msgspec
 
 from gateway.domain.model import NewEvent, PoStatus, Shipment, ShipmentLine
+from gateway.domain.notices import shipped_at_problems
 from gateway.domain.validation import Problem, ValidationFailed
 from gateway.store import events
-from gateway.store.codec import encode, iso, new_id, po_lines_decoder
+from gateway.store.codec import encode, iso, new_id, parse_iso, po_lines_decoder
 from gateway.store.db import Database, Tx
 
 
@@ -42,7 +43,8 @@ def apply_shipment(
     """Record a shipment of `lines` (all that is left when empty). Repeating the same
     notice (same PO, carrier and tracking number) changes nothing and says `duplicate`."""
     po = tx.fetchone(
-        "SELECT order_id, supplier_id, status, lines FROM purchase_orders WHERE po_id = ?",
+        "SELECT order_id, supplier_id, status, lines, created_at FROM purchase_orders"
+        " WHERE po_id = ?",
         (po_id,),
     )
     if po is None or po["supplier_id"] != supplier_id:
@@ -57,6 +59,9 @@ def apply_shipment(
         )
     if po["status"] == PoStatus.CANCELLED.value:
         raise ShipmentConflict(f"purchase order {po_id!r} was cancelled")
+    when = shipped_at_problems(shipped_at, now, po_created_at=parse_iso(po["created_at"]))
+    if when:
+        raise ValidationFailed(when)
 
     po_lines = po_lines_decoder.decode(po["lines"])
     shipped = lines or tuple(

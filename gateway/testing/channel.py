@@ -33,6 +33,7 @@ from gateway.plugin_api.adapters import (
     ChannelAdapterFactory,
     ChannelContext,
     ChannelOrder,
+    IntakeBusy,
     OrderNotFound,
     OrderUpdate,
     SubmitResult,
@@ -130,6 +131,10 @@ class KitIntake:
         self.results: list[SubmitResult] = []
         self.misuse: list[str] = []
         self.calls = 0
+        self.busy_for: list[float] = []  # raise IntakeBusy(retry_after_s) at the next calls
+        self.busy_at: list[float] = []  # the kit clock's time of each IntakeBusy raised
+        self.call_times: list[float] = []
+        self.now: Callable[[], float] = lambda: 0.0
         self.open = asyncio.Event()
         self.open.set()
         self.called = asyncio.Event()
@@ -148,6 +153,10 @@ class KitIntake:
                 f"submit({type(raw_orders).__name__} of {', '.join(kinds) or 'nothing'})"
             )
             raise TypeError("ctx.submit takes a list of bytes: the JSON of one order each")
+        self.call_times.append(self.now())
+        if self.busy_for:
+            self.busy_at.append(self.now())
+            raise IntakeBusy(self.busy_for.pop(0))
         await self.open.wait()
         results = [self._one(bytes(raw)) for raw in raw_orders]
         self.results.extend(results)
@@ -243,6 +252,7 @@ class ChannelRun:
         self.clock = KitClock()
         self.clock.changed = self.changed
         self.intake = KitIntake(self.changed)
+        self.intake.now = self.clock.monotonic
         self.early_acks: list[int] = []
         self.updates = KitUpdates(self.changed, self._check_ack)
         self.log = structlog.testing.CapturingLogger()
@@ -462,6 +472,42 @@ async def _refused_orders(subject: ChannelUnderTest, checked: Rule) -> None:
                 situation + ", then SO-KIT-2",
                 f"ctx.submit accepted {sorted(run.intake.accepted())}",
                 "SO-KIT-1 and SO-KIT-2 taken in: a refused order stops nothing behind it",
+            )
+
+
+@_check("channel.intake_busy")
+async def _intake_busy(subject: ChannelUnderTest, checked: Rule) -> None:
+    async with ChannelRun(subject, checked) as run:
+        run.counterpart.offer(sample_order("SO-KIT-1"))
+        run.intake.busy_for = [7.0]
+        situation = "the source had SO-KIT-1 and ctx.submit raised IntakeBusy(retry_after_s=7)"
+        run.start()
+        busy = await run.until(lambda: bool(run.intake.busy_at))
+        if not busy:
+            run.must_still_run(situation)
+            raise run.broken(situation, "ctx.submit was never called", "ctx.submit([...])")
+        await run.settle()
+        confirmed_early = "SO-KIT-1" in run.counterpart.confirmed()
+        taken = await run.until(lambda: "SO-KIT-1" in run.intake.accepted())
+        run.must_still_run(situation)
+        if confirmed_early:
+            raise run.broken(
+                situation,
+                "the channel confirmed SO-KIT-1 to the source although nothing was stored",
+                "no confirmation until ctx.submit returned",
+            )
+        if not taken:
+            raise run.broken(
+                situation,
+                f"after {subject.polls} polls SO-KIT-1 was still not submitted again",
+                "the same orders submitted again after retry_after_s",
+            )
+        waited = run.intake.call_times[-1] - run.intake.busy_at[0]
+        if waited < 7.0:
+            raise run.broken(
+                situation,
+                f"the channel submitted again after {waited:g} s of ctx.clock",
+                "at least retry_after_s (7 s) of ctx.clock.sleep before trying again",
             )
 
 

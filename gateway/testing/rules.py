@@ -24,8 +24,9 @@ class Rule:
 SUPPLIER_RULES: tuple[Rule, ...] = (
     Rule(
         "adapter.lifecycle",
-        "The factory returns an object with the adapter's async methods; `start()` opens what it "
-        "needs and `close()` releases it all (no task, session or connection left behind).",
+        "The factory returns at once an object with the adapter's async methods; `start()` opens "
+        "what it needs and `close()` releases it all (no task, session or connection left "
+        "behind).",
         "the actor builds a new adapter after every restart: anything left open leaks each time",
     ),
     Rule(
@@ -33,7 +34,8 @@ SUPPLIER_RULES: tuple[Rule, ...] = (
         "When the supplier takes the PO, `send_purchase_order` returns `Accepted(supplier_ref)` "
         "with the supplier's reference (or `Submitted` when its answer comes later, through "
         "`collect_reports`), and the supplier got the PO with its lines.",
-        "any other value is a crash of the supplier actor; a lost reference cannot be shown",
+        "any other value is an adapter error: the PO is retried, then failed as `adapter_error`; "
+        "a lost reference cannot be shown",
     ),
     Rule(
         "send.idempotency_key",
@@ -80,12 +82,13 @@ SUPPLIER_RULES: tuple[Rule, ...] = (
     Rule(
         "send.unreadable",
         "An answer the adapter cannot read is `SupplierUnavailable`, never a parse error.",
-        "any other exception crashes the supplier actor, and repeated crashes take it down",
+        "any other exception is an adapter error: the PO fails as `adapter_error` after "
+        "`max_adapter_errors` instead of waiting for the supplier",
     ),
     Rule(
         "send.connection_lost",
         "A connection the supplier drops without answering is `SupplierUnavailable`.",
-        "a leaked `aiohttp.ClientError` crashes the supplier actor",
+        "a leaked `aiohttp.ClientError` is an adapter error, and a few of them fail the PO",
     ),
     Rule(
         "send.cancellation",
@@ -112,7 +115,7 @@ SUPPLIER_RULES: tuple[Rule, ...] = (
     Rule(
         "cancel.temporary",
         "A cancellation that may pass later is `SupplierUnavailable`.",
-        "a crash instead would drop the cancellation",
+        "the gateway retries the cancellation until the supplier has heard it",
     ),
     Rule(
         "status.report",
@@ -134,7 +137,7 @@ SUPPLIER_RULES: tuple[Rule, ...] = (
     Rule(
         "status.unreadable",
         "An unreadable status answer is `SupplierUnavailable`.",
-        "any other exception crashes the supplier actor",
+        "any other exception is an adapter error, not a supplier that may come back",
     ),
     Rule(
         "inventory.levels",
@@ -144,12 +147,12 @@ SUPPLIER_RULES: tuple[Rule, ...] = (
     Rule(
         "inventory.temporary",
         "A failed inventory call that may pass is `SupplierUnavailable`.",
-        "any other exception crashes the supplier actor",
+        "any other exception is an adapter error, not a supplier that may come back",
     ),
     Rule(
         "inventory.unreadable",
         "An unreadable inventory answer is `SupplierUnavailable`.",
-        "any other exception crashes the supplier actor",
+        "any other exception is an adapter error, not a supplier that may come back",
     ),
     Rule(
         "reports.acknowledged",
@@ -204,6 +207,13 @@ CHANNEL_RULES: tuple[Rule, ...] = (
         "channel.refused_orders",
         "An order the intake refuses does not stop the channel: the orders after it flow.",
         "one bad order would otherwise block every order behind it",
+    ),
+    Rule(
+        "channel.intake_busy",
+        "When `ctx.submit` raises `IntakeBusy`, the channel confirms nothing, waits "
+        "`retry_after_s` on `ctx.clock` and submits the orders again.",
+        "the gateway's store is behind: a crash restarts the channel into the same wall, and a "
+        "confirmation loses the orders",
     ),
     Rule(
         "channel.source_away",

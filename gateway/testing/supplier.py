@@ -14,6 +14,7 @@ import asyncio
 import gc
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +82,7 @@ ADAPTER_METHODS = (
 )
 REPORTING_METHODS = ("collect_reports", "confirm_reports")
 LIFECYCLE = rule("adapter.lifecycle")
+FACTORY_LIMIT_S = 2.0  # a factory only stores its context; anything slower is doing I/O
 SHIPPED_AT = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
 
 
@@ -220,12 +222,22 @@ class Trial:
             log=structlog.get_logger("gateway.testing").bind(supplier_id=self.subject.supplier_id),
         )
         built = f"the kit built the adapter: factory({_short(ctx)})"
+        began = time.monotonic()
         try:
             self.adapter = self.subject.factory(ctx)
         except Exception as error:
             raise ContractBroken(
                 LIFECYCLE, built, f"the factory raised {_show(error)}", "an adapter"
             ) from error
+        took = time.monotonic() - began
+        if took > FACTORY_LIMIT_S:
+            raise ContractBroken(
+                LIFECYCLE,
+                built,
+                f"the factory took {took:.1f} s",
+                "a factory that returns at once: it runs on the gateway's event loop, so do I/O"
+                " (logins, connections) in start()",
+            )
         not_async = [
             m
             for m in ADAPTER_METHODS

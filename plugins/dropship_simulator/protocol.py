@@ -10,7 +10,8 @@ sends back with them, so this module doubles as a readable statement of the prot
 - ``DELETE /purchase-orders/{po_id}``, ``GET /purchase-orders/{po_id}`` (`PurchaseOrderState`),
   ``GET /inventory`` (a list of `StockEntry`).
 - The supplier's shipment notice to ``POST {gateway}/api/v1/suppliers/{id}/shipments`` is a
-  `ShipmentNotice`, signed with ``X-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
+  `ShipmentNotice`, signed with ``X-Signature: t=<unix seconds>,sha256=<hex HMAC-SHA256 of
+  "<t>." + the raw body>`` (CONTRACT §3).
 
 Every error body is JSON, ``{"reason": "...", "message": "..."}``, whatever the status.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -131,12 +133,18 @@ def decode_purchase_order(body: bytes) -> PurchaseOrder:
     return _po_decoder.decode(body)
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The ``X-Signature`` value of a notice: HMAC-SHA256 of the exact bytes sent."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The ``X-Signature`` value of a notice: the time of sending and the HMAC-SHA256 of
+    ``"<t>."`` followed by the exact bytes sent, so that a notice cannot be replayed later."""
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},sha256={digest}"
 
 
 def signature_matches(body: bytes, secret: str, header: str | None) -> bool:
-    """Whether a received ``X-Signature`` header is right, compared in constant time."""
-    return header is not None and hmac.compare_digest(sign(body, secret), header)
+    """Whether a received ``X-Signature`` header is right (its own timestamp, any age),
+    compared in constant time."""
+    if header is None or not header.isascii() or not header.startswith("t="):
+        return False
+    t = header[2:].partition(",")[0]
+    return t.isdigit() and hmac.compare_digest(sign(body, secret, int(t)), header)

@@ -190,6 +190,8 @@ class SupplierSimulator:
     :param gateway_url: where shipment notices go (``{gateway_url}/api/v1/suppliers/{id}/
         shipments``). ``None``: shipments are only visible by polling ``GET``.
     :param webhook_secret: signs the notices (``X-Signature``) when set.
+    :param api_token: sent as ``Authorization: Bearer`` with the notices when set (a
+        ``supplier:<id>`` token of the gateway).
     """
 
     def __init__(
@@ -209,6 +211,7 @@ class SupplierSimulator:
         ship_after_s: SpanLike = None,
         gateway_url: str | None = None,
         webhook_secret: str | None = None,
+        api_token: str | None = None,
         carriers: Sequence[str] = DEFAULT_CARRIERS,
         notice_attempts: int = 5,
         notice_backoff_s: float = 0.5,
@@ -226,6 +229,7 @@ class SupplierSimulator:
         self.retry_after_s = retry_after_s
         self.gateway_url = gateway_url.rstrip("/") if gateway_url else None
         self.webhook_secret = webhook_secret
+        self.api_token = api_token
         self.carriers = tuple(carriers)
         self._rng = random.Random(seed)
         self._latency = Span.of(latency_ms)
@@ -723,10 +727,11 @@ class SupplierSimulator:
         """Send a notice, retrying with backoff while the gateway is unreachable or answers
         429/5xx. A 4xx is final: sending the same bytes again would not change it."""
         body = msgspec.json.encode(notice)
-        signature = protocol.sign(body, self.webhook_secret) if self.webhook_secret else None
         status: int | None = None
         attempt = 0
         for attempt in range(1, self._notice_attempts + 1):
+            # Signed afresh for each attempt: the signature carries the time it was sent.
+            signature = protocol.sign(body, self.webhook_secret) if self.webhook_secret else None
             try:
                 status, _ = await self._post_notice(body, signature)
             except (aiohttp.ClientError, TimeoutError):
@@ -754,6 +759,8 @@ class SupplierSimulator:
         headers = {"Content-Type": "application/json"}
         if signature is not None:
             headers[protocol.SIGNATURE_HEADER] = signature
+        if self.api_token is not None:
+            headers["Authorization"] = f"Bearer {self.api_token}"
         async with self._session.post(url, data=body, headers=headers) as response:
             text = await response.text()
             return response.status, _json_or_text(text)

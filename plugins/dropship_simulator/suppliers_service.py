@@ -17,6 +17,7 @@ Options::
     stock = 100000
     ship_after_s = [2, 6]
     webhook_secret = "env:SUP_FAST_SECRET"    # or the secret itself
+    api_token = "env:SUP_FAST_TOKEN"          # the gateway's supplier:sup-fast token, if any
 
 The gateway's own config reads ``env:`` secrets; this service reads them the same way, so the
 demo config names each secret once and both sides agree on it.
@@ -48,6 +49,7 @@ class SupplierOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     regions: list[str] | None = None
     ship_after_s: float | list[float] | None = None
     webhook_secret: str | None = None
+    api_token: str | None = None  # the gateway's supplier:<id> token for its notices
     carriers: list[str] | None = None
     gateway_url: str | None = None  # overrides the fleet's, for one supplier
 
@@ -94,7 +96,7 @@ def build_simulators(options: FleetOptions) -> list[SupplierSimulator]:
         seed = supplier.seed
         if seed is None and options.seed is not None:
             seed = options.seed + index
-        secret = _secret(supplier.webhook_secret, f"suppliers[{index}]")
+        secret = _secret(supplier.webhook_secret, f"suppliers[{index}].webhook_secret")
         try:
             simulator = SupplierSimulator(
                 supplier.id,
@@ -111,6 +113,7 @@ def build_simulators(options: FleetOptions) -> list[SupplierSimulator]:
                 ship_after_s=supplier.ship_after_s,
                 gateway_url=supplier.gateway_url or options.gateway_url,
                 webhook_secret=secret,
+                api_token=_secret(supplier.api_token, f"suppliers[{index}].api_token"),
                 carriers=supplier.carriers or DEFAULT_CARRIERS,
             )
         except ValueError as error:
@@ -125,5 +128,5 @@ def _secret(value: str | None, path: str) -> str | None:
     name = value.removeprefix("env:")
     secret = os.environ.get(name)
     if secret is None:
-        raise ValueError(f"{path}.webhook_secret: environment variable {name} is not set")
+        raise ValueError(f"{path}: environment variable {name} is not set")
     return secret
