@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/dropship-example-feed
 EXAMPLE_FILES := $(shell find $(EXAMPLE) -path '*/build' -prune -o -type f \( -name '*.py' -o -name '*.toml' \) -print)
 
-.PHONY: demo test lint format bench bench-adapters clean
+.PHONY: demo test lint format bench bench-quick bench-adapters clean
 
 $(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Not a test: prints figures (docs/performance.md). The full run takes about 10 minutes (the first
+# also builds a store of a million orders, cached in benchmarks/.cache); bench-quick about one.
 bench: $(STAMP)
-	$(PY) -m benchmarks.intake
+	$(PY) -m benchmarks
 	$(PY) -m benchmarks.access --quick
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick
 
 bench-adapters: $(STAMP)
 	$(PY) -m benchmarks.supplier_adapters
