@@ -238,6 +238,12 @@ async def test_the_audit_log_names_who_did_what(
         ("admin-user", "GET /api/v1/orders/{order_id}/ship_to", order_id, 200),
     ]
     first = answer["entries"][-1]
+    assert first["detail"] == {
+        "accepted": 1,
+        "rejected": 0,
+        "duplicates": 0,
+        "order_ids": [order_id],
+    }
     assert first["role"] == "operator"
     assert first["via"] == "bearer"
     assert first["remote"] == "127.0.0.1"

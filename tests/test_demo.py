@@ -24,14 +24,17 @@ def test_the_demo_shows_orders_flowing_and_stops_cleanly(tmp_path: Path) -> None
         "GATEWAY__SERVICES__0__OPTIONS__GATEWAY_URL": f"http://127.0.0.1:{http}",
         "GATEWAY__CHANNELS__1__OPTIONS__SHOP_URL": f"http://127.0.0.1:{shop}",
         "GATEWAY__CHANNELS__1__OPTIONS__LISTEN": f"127.0.0.1:{listener}",
-        "GATEWAY__SERVICES__1__OPTIONS__PORT": str(shop),
-        "GATEWAY__SERVICES__1__OPTIONS__WEBHOOK_ADDRESS": (
+        "GATEWAY__SERVICES__2__OPTIONS__PORT": str(shop),
+        "GATEWAY__SERVICES__2__OPTIONS__WEBHOOK_ADDRESS": (
             f"http://127.0.0.1:{listener}/shopify/webhooks"
         ),
     }
     for index, port in enumerate(supplier_ports):
         env[f"GATEWAY__SUPPLIERS__{index}__URL"] = f"http://127.0.0.1:{port}"
         env[f"GATEWAY__SERVICES__0__OPTIONS__SUPPLIERS__{index}__PORT"] = str(port)
+    sftp = free_port()  # the file-exchange supplier: its SFTP server and the gateway's URL of it
+    env["GATEWAY__SUPPLIERS__5__URL"] = f"sftp://dropship@127.0.0.1:{sftp}/"
+    env["GATEWAY__SERVICES__1__OPTIONS__PORT"] = str(sftp)
 
     result = subprocess.run(
         [
@@ -59,6 +62,9 @@ def test_the_demo_shows_orders_flowing_and_stops_cleanly(tmp_path: Path) -> None
     assert totals, out
     assert totals[-1] >= 100, out  # the shop feeds 20 orders a second
     assert re.search(r"sup-fast\s+up", out), out
+    assert re.search(r"sup-files\s+up", out), out
+    taken = tmp_path / "var" / "demo" / "sftp" / "root" / "purchase_orders" / "taken"
+    assert list(taken.glob("PO_*.csv")), out  # POs reached the file-exchange supplier as files
     shipped = [int(n) for n in re.findall(r"shipped\s+(\d+)", out)]
     assert max(shipped) > 0, out  # suppliers' signed shipment notices came back
     assert out.rstrip().endswith("stopped.")

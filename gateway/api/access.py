@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +50,7 @@ from gateway.domain.access import (
 from gateway.infra.clock import Clock
 from gateway.infra.config import AuthSection, Config
 from gateway.infra.rate_limit import RateLimiter, retry_after_header
+from gateway.plugin_api.adapters import SubmitResult
 from gateway.store.audit import AuditEntry
 from gateway.store.db import Database
 from gateway.store.tokens import list_tokens
@@ -119,6 +120,23 @@ def note_audit(request: web.Request, **detail: Any) -> None:
     if _AUDIT_DETAIL_KEY not in request:
         request[_AUDIT_DETAIL_KEY] = {}
     request[_AUDIT_DETAIL_KEY].update(detail)
+
+
+AUDITED_ORDER_IDS = 20  # a batch's ids beyond this are only counted
+
+
+def note_intake(request: web.Request, results: Sequence[SubmitResult]) -> None:
+    """What an intake request did, for its audit entry: counts, and the order ids of small
+    requests (the usual single order), so the log answers "who sent order X"."""
+    accepted = [r for r in results if r.accepted]
+    detail: dict[str, Any] = {
+        "accepted": len(accepted),
+        "rejected": len(results) - len(accepted),
+        "duplicates": sum(1 for r in accepted if r.duplicate),
+    }
+    if len(accepted) <= AUDITED_ORDER_IDS:
+        detail["order_ids"] = [r.order_id for r in accepted]
+    note_audit(request, **detail)
 
 
 # -- tokens -----------------------------------------------------------------------------------

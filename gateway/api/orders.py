@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.actors.intake import IntakeClosed
 from gateway.actors.order_actions import OrderMissing
+from gateway.api.access import note_intake
 from gateway.api.body import read_body
 from gateway.api.context import context
 from gateway.api.cursors import BadCursor, decode_cursor, encode_cursor
@@ -66,6 +67,7 @@ async def post_orders(request: web.Request) -> web.Response:
             _problem_count(len(problems)),
             [{"path": path, "message": message} for path, message in problems],
         )
+    note_intake(request, results)  # the audit log names the orders (issue 9)
     return json_response(_intake_answer(results), status=202)
 
 

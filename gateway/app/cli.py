@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
-from gateway.app import plugin_scaffold
+from gateway.app import plugin_scaffold, supplier_probe
 from gateway.app.backup_cmd import add_parser as backup_command
 from gateway.app.backup_cmd import cmd_backup
 from gateway.app.event_loop import run_async
@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration_s=args.duration, config_path=Path(args.config or "config/demo.toml")
         )
     path = config_path_from(getattr(args, "config", None), os.environ)
+    if command == "supplier":
+        return supplier_probe.main(args, path, sys.stdout)
     if command == "check":
         return cmd_check(path, sys.stdout)
     if command == "plugins":
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     backup_command(commands)
     preview_commands(commands)
     plugin_scaffold.add_parser(commands)
+    supplier_probe.add_parser(commands)
     return parser
 
 

@@ -270,6 +270,17 @@ class ReportingSupplierAdapter(SupplierAdapter, Protocol):
         ...
 
 
+class ProbeableSupplierAdapter(SupplierAdapter, Protocol):
+    """A supplier adapter whose supplier can take a PO marked as a test: checked like any other,
+    never shipped. Optional (the gateway looks for the method); `run.py supplier probe` sends
+    its PO this way instead of asking for `--really-send`."""
+
+    async def send_test_purchase_order(self, po: PurchaseOrderRequest) -> SendOutcome:
+        """Send `po` as `send_purchase_order` would, marked as a test; same outcomes, same
+        exceptions."""
+        ...
+
+
 SupplierAdapterFactory = Callable[[SupplierContext], SupplierAdapter]
 
 

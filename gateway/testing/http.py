@@ -147,6 +147,11 @@ class HttpCounterpart:
             return None
         return HttpAnswer(200, b'{"status": "shipp', {"Content-Type": "application/json"})
 
+    def authorize(self, request: HttpRequest) -> HttpAnswer | None:
+        """The answer to a request that lacks its credentials, as the supplier gives it (a 401);
+        None lets the request through. The default asks for nothing."""
+        return None
+
     def add_routes(self, app: web.Application) -> None:
         """Serve more than the four operations (a report feed, a login endpoint)."""
 
@@ -224,6 +229,9 @@ class HttpCounterpart:
                 query=dict(request.query),
             )
             self.requests.append(seen)
+            refused = self.authorize(seen)
+            if refused is not None:
+                return _response(refused)
             po_id = self._record(operation, seen)
             queue = self._scripts.get((operation, po_id))
             answer = queue.popleft() if queue else self.default_answer(operation, po_id)
@@ -263,14 +271,17 @@ class HttpCounterpart:
                 transport.close()
             return web.Response(status=500)  # never reaches the client: the connection is gone
         http = self.garbled(operation) if isinstance(answer, Garbled) else None
-        http = http or self.render(operation, answer, po_id)
-        body = http.body
-        if body is not None and not isinstance(body, bytes):
-            body = json.dumps(body).encode()
-        headers = dict(http.headers)
-        if body is not None:
-            headers.setdefault("Content-Type", "application/json")
-        return web.Response(status=http.status, body=body, headers=headers)
+        return _response(http or self.render(operation, answer, po_id))
+
+
+def _response(http: HttpAnswer) -> web.Response:
+    body = http.body
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body).encode()
+    headers = dict(http.headers)
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    return web.Response(status=http.status, body=body, headers=headers)
 
 
 def _status_body(status: Status) -> dict[str, Any]:

@@ -124,6 +124,7 @@ class FileSupplierSimulator:
         self.received: list[ReceivedPurchaseOrder] = []
         self.files_written: list[str] = []
         self.malformed_next = 0  # the next shipment file gets this many unreadable rows
+        self.ships = ship_after_s is not None  # False: acknowledges, never ships
 
     async def __aenter__(self) -> FileSupplierSimulator:
         await self.server.start()
@@ -189,7 +190,7 @@ class FileSupplierSimulator:
             self.stock[sku] -= quantity
         ref = f"FX{next(self._refs):06d}"
         self._schedule(accept_at, "ack", [[po.po_id, ACCEPTED, ref, ""]])
-        if self._ship_after is None:
+        if self._ship_after is None or not self.ships:
             return
         for sku, quantity in po.lines:  # one parcel per line: split shipments
             ship_at = max(accept_at, now + self._ship_after.draw(self._rng))

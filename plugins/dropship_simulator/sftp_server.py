@@ -27,6 +27,7 @@ class _Gate:
         self.hold_after: int | None = None
         self.held = 0
         self.released = asyncio.Event()
+        self.fail_held = False
         self.hang_up_next = 0
 
     async def before_rename(self, session: _SftpSession) -> None:
@@ -42,6 +43,8 @@ class _Gate:
                 self.held += 1
                 self.changed.notify_all()
             await self.released.wait()
+            if self.fail_held:
+                raise asyncssh.SFTPFailure("the server went down before renaming")
 
     async def after_rename(self, old: bytes, new: bytes, content: bytes) -> None:
         async with self.changed:
@@ -174,7 +177,7 @@ class SftpServer:
 
     async def stop(self) -> None:
         """Close the listener and every open connection (an outage, from the client's side)."""
-        self._gate.released.set()
+        self.release_renames(fail=True)
         if self._listener is not None:
             self._listener.close()
             await self._listener.wait_closed()
@@ -217,8 +220,11 @@ class SftpServer:
         pairs = zip(self._gate.renamed, self._gate.contents, strict=True)
         return [(new, data) for (_, new), data in pairs]
 
-    def release_renames(self) -> None:
+    def release_renames(self, *, fail: bool = False) -> None:
+        """Let held renames go on; `fail=True` makes them fail instead, undone, as if the server
+        had gone down with them (their client may be gone already)."""
         self._gate.hold_after = None
+        self._gate.fail_held = fail
         self._gate.released.set()
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:

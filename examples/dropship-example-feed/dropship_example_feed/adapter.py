@@ -204,10 +204,19 @@ class FeedSupplier:
         return SupplierFailed(f"http_{status}", error.code)
 
     async def send_purchase_order(self, po: PurchaseOrderRequest) -> Submitted:
+        return await self._send(po, test=False)
+
+    async def send_test_purchase_order(self, po: PurchaseOrderRequest) -> Submitted:
+        """The API's test orders (`"test": true`) are checked like any other and never shipped:
+        `run.py supplier probe` uses them."""
+        return await self._send(po, test=True)
+
+    async def _send(self, po: PurchaseOrderRequest, test: bool) -> Submitted:
         ship_to = po.ship_to
         body = _encoder.encode(
             {
                 "your_ref": po.po_id,  # the supplier deduplicates on it: our idempotency key
+                "test": test,
                 "priority": po.priority,
                 "currency": po.currency,
                 "deliver_to": {
