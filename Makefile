@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/dropship-example-feed
 EXAMPLE_FILES := $(shell find $(EXAMPLE) -path '*/build' -prune -o -type f \( -name '*.py' -o -name '*.toml' \) -print)
 
-.PHONY: demo test lint format bench bench-quick bench-adapters clean
+.PHONY: demo test lint format bench bench-quick bench-kpis bench-adapters clean
 
 $(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick
+
+# KPI query time with a million orders (the generated store is kept in build/).
+bench-kpis: $(STAMP)
+	$(PY) -m benchmarks.kpis
 
 bench-adapters: $(STAMP)
 	$(PY) -m benchmarks.supplier_adapters

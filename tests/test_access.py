@@ -95,6 +95,8 @@ async def call(
         data=data,
         headers={**request_headers, **(headers or {})},
     ) as response:
+        if response.content_type == "text/event-stream":  # the dashboard's stream never ends
+            return response.status, None, response.headers
         text = await response.text()
         try:
             answer: Any = json.loads(text)
@@ -138,6 +140,7 @@ def passes(identity: str, roles: list[str], supplier_in_path: str | None) -> boo
 def request_for(method: str, route: str, order_id: str) -> tuple[str, Any]:
     """A concrete path and a plausible body for a route."""
     path = route.replace("{order_id}", order_id).replace("{supplier_id}", "sup-a")
+    path = path.replace("{name}", "app.js")  # a dashboard file
     body: Any = None
     if (method, route) == ("post", "/api/v1/orders"):
         body = order_json(f"SO-MATRIX-{next(counter)}", [("SKU-1", 1)])

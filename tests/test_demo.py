@@ -55,6 +55,7 @@ def test_the_demo_shows_orders_flowing_and_stops_cleanly(tmp_path: Path) -> None
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
+    assert f"Dashboard  http://127.0.0.1:{http}/" in out
     assert f"API        http://127.0.0.1:{http}/api/v1/orders" in out
     assert f"mqtt://127.0.0.1:{mqtt}" in out
     assert re.search(r"Admin token  dgw_[A-Za-z0-9_-]{43}\n", out), out

@@ -92,7 +92,8 @@ def test_openapi_documents_exactly_the_registered_routes(openapi: dict[str, Any]
 
 def _status_codes(node: ast.AST) -> set[int]:
     """Integer status codes in `error_response(401, ...)`, `json_response(x, status=...)`,
-    `web.Response(status=...)` calls under `node`; a call without a status means 200."""
+    `web.Response(status=...)`, `web.StreamResponse(...)` calls under `node`; a call without a
+    status means 200."""
     codes: set[int] = set()
     for call in ast.walk(node):
         if not isinstance(call, ast.Call):
@@ -103,7 +104,7 @@ def _status_codes(node: ast.AST) -> set[int]:
         status: ast.AST | None = None
         if name == "error_response" and call.args:
             status = call.args[0]
-        elif name in ("json_response", "Response"):
+        elif name in ("json_response", "Response", "StreamResponse"):
             keywords = {k.arg: k.value for k in call.keywords}
             status = keywords.get("status", call.args[1] if len(call.args) > 1 else None)
             if status is None:

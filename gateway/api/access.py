@@ -78,6 +78,12 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/healthz"): HEALTH,
     ("GET", "/readyz"): HEALTH,
     ("GET", "/metrics"): METRICS,
+    # KPIs, alerts, dashboard (issue 9): the page and its files hold no data (it logs in).
+    ("GET", "/api/v1/kpis"): READ,
+    ("GET", "/api/v1/alerts"): READ,
+    ("GET", "/api/v1/live"): READ,
+    ("GET", "/"): PUBLIC,
+    ("GET", "/dashboard/{name}"): PUBLIC,
 }
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

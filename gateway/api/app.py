@@ -5,7 +5,17 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from gateway.api import audit, ops, orders, personal_data, plugins, sessions, suppliers
+from gateway.api import (
+    audit,
+    dashboard,
+    kpis,
+    ops,
+    orders,
+    personal_data,
+    plugins,
+    sessions,
+    suppliers,
+)
 from gateway.api.access import ACCESS, AccessControl, access_middleware
 from gateway.api.context import CONTEXT, ApiContext
 from gateway.api.errors import error_middleware, expect_handler
@@ -33,6 +43,12 @@ def build_app(ctx: ApiContext, *, access: AccessControl | None) -> web.Applicati
         ("GET", f"{PREFIX}/suppliers", suppliers.list_suppliers),
         ("POST", f"{PREFIX}/suppliers/{{supplier_id}}/shipments", suppliers.post_shipment),
         ("GET", f"{PREFIX}/plugins", plugins.list_plugins),
+        # -- KPIs, alerts, dashboard (issue 9) --
+        ("GET", f"{PREFIX}/kpis", kpis.get_kpis),
+        ("GET", f"{PREFIX}/alerts", dashboard.list_alerts),
+        ("GET", f"{PREFIX}/live", dashboard.live),
+        ("GET", "/", dashboard.index),
+        ("GET", "/dashboard/{name}", dashboard.asset),
         ("GET", "/healthz", ops.healthz),
         ("GET", "/readyz", ops.readyz),
         ("GET", "/metrics", ops.metrics),
@@ -53,4 +69,5 @@ def build_app(ctx: ApiContext, *, access: AccessControl | None) -> web.Applicati
                 supplier_id=supplier.id,
                 hint="anyone who can reach the API can post this supplier's shipment notices",
             )
+    dashboard.setup(app)
     return app

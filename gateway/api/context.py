@@ -12,7 +12,7 @@ from gateway.actors.intake import IntakeService
 from gateway.actors.order_actions import OrderActions
 from gateway.actors.supplier_health import SupplierHealth
 from gateway.infra.clock import Clock
-from gateway.infra.config import HttpSection, SupplierConfig
+from gateway.infra.config import HttpSection, KpiSection, SupplierConfig
 from gateway.infra.logs import LogThrottle
 from gateway.infra.metrics import Metrics
 from gateway.plugin_api.registry import PluginInfo
@@ -36,6 +36,7 @@ class ApiContext:
     http: HttpSection = field(default_factory=HttpSection)
     # Bad notice signatures: logged once a minute per supplier, however many arrive.
     signature_log: LogThrottle = field(default_factory=LogThrottle)
+    kpis: KpiSection = field(default_factory=KpiSection)  # issue 9: KPI definitions
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -62,6 +62,7 @@ async def _demo(config: Config, duration_s: float | None, log_path: Path, out: T
         prefix = config.mqtt.topic_prefix
         out.write(
             "\nDropship Gateway demo\n"
+            f"  Dashboard  {gateway.http_url}/\n"
             f"  API        {gateway.http_url}/api/v1/orders\n"
             f"  Suppliers  {gateway.http_url}/api/v1/suppliers\n"
             f"  Metrics    {gateway.http_url}/metrics\n"

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.actors.alerts import AlertActor
 from gateway.actors.audit_log import AuditLog
 from gateway.actors.bus import HEALTH, ROUTER, Bus, SupplierHealthChanged, supplier_address
 from gateway.actors.channel_bridge import ChannelOrderAccess, ChannelUpdates
@@ -100,6 +101,7 @@ class Gateway:
         )
         self.publisher = Publisher(self.db, config.mqtt, self.clock, self.metrics)
         self.supplier_actors: dict[str, SupplierActor] = {}
+        self.alerts: AlertActor | None = None
         self.audit = AuditLog(self.db)
         self.access = AccessControl(config, self.db, self.clock, self.audit)
         self._broker: EmbeddedBroker | None = None
@@ -155,6 +157,15 @@ class Gateway:
         await start(ChildSpec("audit", self.audit.run))
         health = HealthReporter(self.db, self.bus.mailbox(HEALTH), self.healths, self.clock)
         await start(ChildSpec("health", health.run))
+        if self.config.alerts.rules:  # issue 9: the configurable alert rules
+            self.alerts = AlertActor(
+                self.db,
+                self.config.alerts,
+                self.healths,
+                [c.id for c in self.config.channels],
+                self.clock,
+            )
+            await start(ChildSpec("alerts", self.alerts.run))
         for service in self.config.services:
             await self._start_service(service)
         registry = self.plugins.registry
@@ -207,6 +218,7 @@ class Gateway:
                 order_actions=self.order_actions,
                 plugins=self.plugins.plugins,
                 http=self.config.http,
+                kpis=self.config.kpis,
             ),
             access=self.access,
         )

@@ -173,6 +173,94 @@ class LogSection(_Section, kw_only=True):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+# -- issue 9: KPIs and alert rules ---------------------------------------------------------------
+
+
+class KpiSection(_Section, kw_only=True):
+    # A purchase order is on time when fully shipped within this many hours of its order's
+    # receipt; per-supplier figures in `supplier_ship_sla_h` ({"sup-a" = 24}) override it.
+    ship_sla_h: Annotated[float, Meta(gt=0)] = 48.0
+    supplier_ship_sla_h: dict[str, Annotated[float, Meta(gt=0)]] = {}
+    # Days of "orders per day" start at midnight of this UTC offset (8 for China).
+    utc_offset_h: Annotated[int, Meta(ge=-12, le=14)] = 0
+    top_skus: Annotated[int, Meta(ge=1, le=500)] = 10
+    # A catalog SKU with no order for this many days is listed as idle (滞销).
+    idle_sku_days: Annotated[int, Meta(ge=1, le=3650)] = 30
+
+
+AlertType = Literal[
+    "supplier_error_rate",
+    "supplier_latency",
+    "circuit_open",
+    "supplier_down",
+    "exception_backlog",
+    "outbox_age",
+    "channel_silent",
+    "stock_cover",
+]
+Severity = Literal["critical", "warning", "info"]
+AlertName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        extra={"hint": "expected a-z, 0-9 and _, starting with a letter (it names a topic)"},
+    ),
+]
+
+
+class AlertRule(_Section, kw_only=True):
+    """One rule. `threshold` means, by type: supplier_error_rate a share of failed calls
+    (0.2), supplier_latency a p95 in milliseconds, exception_backlog a number of orders on
+    hold, outbox_age seconds the oldest feed message has waited, channel_silent seconds
+    without an order, stock_cover days of sales the suppliers' stock still covers; for
+    circuit_open and supplier_down it is unused. The condition must hold for `for_s` seconds
+    before the alert fires; it resolves once the condition has been false for `resolve_after_s`.
+    """
+
+    type: AlertType
+    name: AlertName | None = None  # the alert's kind on {p}/alerts/{kind}; default per type
+    threshold: float = 0.0
+    for_s: NonNegativeSeconds = 0.0
+    resolve_after_s: NonNegativeSeconds = 0.0
+    severity: Severity = "warning"
+    suppliers: list[str] = []  # supplier rules: only these (default every supplier)
+    channels: list[str] = []  # channel_silent: these channels (default the configured ones)
+    skus: list[str] = []  # stock_cover: only these SKUs (default the whole catalog)
+    # stock_cover: the sales rate is the ordered units of the last `window_days` per day.
+    window_days: Annotated[int, Meta(ge=1, le=365)] = 7
+
+    @property
+    def kind(self) -> str:
+        """The alert kind it publishes: its name, else its type; supplier_down publishes
+        `supplier_outage`, apart from the health reporter's immediate `supplier_down`."""
+        return self.name or _DEFAULT_ALERT_KINDS.get(self.type, self.type)
+
+
+_DEFAULT_ALERT_KINDS = {"supplier_down": "supplier_outage"}
+
+
+WebhookFormat = Literal["generic", "dingtalk", "wecom"]
+
+
+class AlertWebhook(_Section, kw_only=True):
+    url: str
+    format: WebhookFormat = "generic"
+    # DingTalk robots with the "加签" security setting: the secret (SEC...) signs each request.
+    secret: str | None = None
+    min_severity: Severity = "info"
+    kinds: list[str] = []  # only these alert kinds (default all)
+    timeout_s: PositiveSeconds = 10.0
+    # Retries with exponential backoff (tenacity) from `retry_base_s` until `retry_for_s`.
+    retry_base_s: PositiveSeconds = 1.0
+    retry_for_s: PositiveSeconds = 300.0
+
+
+class AlertsSection(_Section, kw_only=True):
+    evaluate_every_s: PositiveSeconds = 15.0
+    rules: list[AlertRule] = []
+    webhooks: list[AlertWebhook] = []
+
+
 # -- access control and limits (issue 9) ---------------------------------------------------------
 
 
@@ -211,6 +299,8 @@ class Config(_Section, kw_only=True):
     services: list[ServiceConfig] = []
     metrics: MetricsSection = msgspec.field(default_factory=MetricsSection)
     log: LogSection = msgspec.field(default_factory=LogSection)
+    kpis: KpiSection = msgspec.field(default_factory=KpiSection)
+    alerts: AlertsSection = msgspec.field(default_factory=AlertsSection)
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
     limits: LimitsSection = msgspec.field(default_factory=LimitsSection)
 
@@ -470,7 +560,54 @@ def cross_check(raw: dict[str, Any], catalog_rows: list[CatalogRow]) -> list[Pro
     listen = mqtt.get("embedded_listen", MqttSection().embedded_listen)
     if url == "embedded" and isinstance(listen, str) and not _is_host_port(listen):
         problems.append(Problem(("mqtt", "embedded_listen"), "expected host:port"))
+    problems += _check_alerts(raw, supplier_ids)
     problems += _check_security(raw, supplier_ids)
+    return problems
+
+
+_THRESHOLD_TYPES = {
+    "supplier_error_rate",
+    "supplier_latency",
+    "exception_backlog",
+    "outbox_age",
+    "channel_silent",
+    "stock_cover",
+}
+
+
+def _check_alerts(raw: dict[str, Any], supplier_ids: set[str]) -> list[Problem]:
+    """Alert rules name real suppliers and have a threshold where their type needs one;
+    webhooks have http(s) URLs."""
+    problems: list[Problem] = []
+    alerts = raw.get("alerts")
+    if not isinstance(alerts, dict):
+        return problems
+    kinds: set[str] = set()
+    for index, rule in _tables(alerts, "rules"):
+        where: tuple[PathPart, ...] = ("alerts", "rules", index)
+        rule_type = str(rule.get("type"))
+        kind = rule.get("name") or _DEFAULT_ALERT_KINDS.get(rule_type, rule_type)
+        if isinstance(kind, str) and kind in kinds:
+            problems.append(
+                Problem((*where, "name"), f"another rule publishes {kind!r}: give this one a name")
+            )
+        kinds.add(str(kind))
+        if rule.get("type") in _THRESHOLD_TYPES and "threshold" not in rule:
+            problems.append(Problem((*where, "threshold"), f"required for {rule['type']}"))
+        threshold = rule.get("threshold")
+        is_share = rule.get("type") == "supplier_error_rate"
+        if is_share and isinstance(threshold, int | float) and not 0 <= threshold <= 1:
+            problems.append(Problem((*where, "threshold"), "expected a share from 0 to 1"))
+        listed = rule.get("suppliers")
+        for s_index, supplier_id in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(supplier_id, str) and supplier_id not in supplier_ids:
+                problems.append(
+                    Problem((*where, "suppliers", s_index), f"no supplier {supplier_id!r}")
+                )
+    for index, hook in _tables(alerts, "webhooks"):
+        url = hook.get("url")
+        if isinstance(url, str) and not _is_http_url(url):
+            problems.append(Problem(("alerts", "webhooks", index, "url"), "not a valid URL"))
     return problems
 
 
@@ -525,6 +662,14 @@ def _check_security(raw: dict[str, Any], supplier_ids: set[str]) -> list[Problem
             if isinstance(path, str) and not Path(path).is_file():
                 problems.append(Problem((section, name), f"no such file: {path}"))
     return problems
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        url = yarl.URL(text)
+    except (ValueError, TypeError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
 
 
 def _is_supplier_url(text: str) -> bool:
