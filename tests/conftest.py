@@ -17,7 +17,7 @@ import tomli_w
 from gateway.app.plugins import load_configured_plugins
 from gateway.app.runtime import Gateway
 from gateway.infra.config import Config, load_config
-from tests.harness import GatewayProcess, Mosquitto
+from tests.harness import IN_PROCESS, GatewayProcess, Mosquitto
 
 WriteConfig = Callable[[dict[str, Any]], Path]
 
@@ -139,4 +139,5 @@ async def start_gateway(config_path: Path) -> Gateway:
     config: Config = load_config(config_path)
     gateway = Gateway(config, load_configured_plugins(config))
     await gateway.start()
+    IN_PROCESS[gateway.http_url] = gateway
     return gateway

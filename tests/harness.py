@@ -18,12 +18,19 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import aiomqtt
+import yarl
+
+if TYPE_CHECKING:
+    from gateway.app.runtime import Gateway
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +141,24 @@ class GatewayProcess:
         self.watcher: LineWatcher | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 30) -> None:
+    async def start(self, timeout: float = 30) -> None:
+        """Start the process and return once it logged `gateway.started`; the test's event loop
+        keeps running meanwhile (the process starts and its log is watched on other threads)."""
+        watcher = await asyncio.to_thread(self._spawn)
+        line = await asyncio.to_thread(
+            watcher.wait_for, lambda ln: '"gateway.started"' in ln, timeout
+        )
+        self.url = json.loads(line)["http"]
+        PROCESSES[self.url] = self
+
+    def start_blocking(self, timeout: float = 30) -> None:
+        """`start` for a synchronous (module-scoped) fixture, where no event loop runs."""
+        watcher = self._spawn()
+        line = watcher.wait_for(lambda ln: '"gateway.started"' in ln, timeout)
+        self.url = json.loads(line)["http"]
+        PROCESSES[self.url] = self
+
+    def _spawn(self) -> LineWatcher:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "run.py"), "serve", "--config", str(self.config_path)],
@@ -146,8 +170,7 @@ class GatewayProcess:
         )
         self.starts += 1
         self.watcher = LineWatcher(self.process.stdout, self.workdir / f"gateway-{self.starts}.log")
-        line = self.watcher.wait_for(lambda ln: '"gateway.started"' in ln, timeout)
-        self.url = json.loads(line)["http"]
+        return self.watcher
 
     def log_events(self) -> list[dict[str, Any]]:
         """Every JSON log line of this run so far."""
@@ -233,6 +256,10 @@ class FeedCollector:
         value = self.latest.get(f"{self.prefix}/orders/{order_id}/status")
         return value if isinstance(value, dict) else None
 
+    def events_on(self, topic: str) -> list[Any]:
+        """Every payload received on `topic`, in order."""
+        return [v for t, v, _ in self.messages if t == topic]
+
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         prefix = f"{self.prefix}/events/"
         return [
@@ -255,26 +282,91 @@ class FeedCollector:
                 ) from None
 
 
+# Gateways running in this process (started by `tests.conftest.start_gateway`), by URL: a test
+# can wait on their commits instead of polling them.
+IN_PROCESS: dict[str, Gateway] = {}
+
+
+def in_process(url: str) -> Gateway:
+    gateway = IN_PROCESS.get(url)
+    if gateway is None or not gateway.db.is_open:
+        raise LookupError(
+            f"{url} is not a gateway running in this test's process: wait on its MQTT feed "
+            "(FeedCollector, order_reaching) or on the log of the process"
+        )
+    return gateway
+
+
+# Gateway processes started by this test process, by URL: their feed tells when they change.
+PROCESSES: dict[str, GatewayProcess] = {}
+
+
+def feed_of(url: str) -> FeedCollector:
+    """A collector of the MQTT feed of the gateway process at `url` (its config names the
+    broker and the topic prefix)."""
+    process = PROCESSES.get(url)
+    if process is None:
+        raise LookupError(f"{url} is neither a gateway in this process nor one it started")
+    mqtt = tomllib.loads(process.config_path.read_text(encoding="utf-8")).get("mqtt", {})
+    port = yarl.URL(mqtt.get("url", "mqtt://127.0.0.1:1883")).port or 1883
+    return FeedCollector(port, mqtt.get("topic_prefix", "dropship"))
+
+
+async def until_committed(
+    gateway: Gateway,
+    check: Callable[[], Awaitable[T | None]],
+    timeout: float,
+    what: str,
+    last: Callable[[], Any] = lambda: None,
+) -> T:
+    """Run `check` now and again after every commit of the gateway's store, until it returns
+    something other than None. No polling: a commit is the only thing that changes the answer."""
+    changed = asyncio.Event()
+    gateway.db.add_commit_listener(changed.set)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                changed.clear()  # before the check: a commit during it is not missed
+                result = await check()
+                if result is not None:
+                    return result
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {timeout}s; last: {last()}") from None
+    finally:
+        gateway.db.remove_commit_listener(changed.set)
+
+
 async def wait_for_http(
     session: aiohttp.ClientSession,
     url: str,
     predicate: Callable[[Any], bool],
     timeout: float,
     what: str,
-    interval: float = 0.05,
 ) -> Any:
-    """GET `url` until `predicate(json)` holds. For state that has no event to wait on
-    (another process's database), this is the observable way; the interval only paces it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while True:
+    """GET `url` until `predicate(json)` holds, asking again only when something changed: after
+    each commit of a gateway in this process, or after each message the gateway publishes on
+    its MQTT feed (every change it commits is published) when it runs as a process."""
+    answers: list[Any] = [None]
+
+    async def check() -> Any:
         async with session.get(url) as response:
-            last = await response.json()
-        if predicate(last):
-            return last
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s; last answer: {last}")
-        await asyncio.sleep(interval)
+            answers[0] = await response.json()
+        return answers[0] if predicate(answers[0]) else None
+
+    base = url.split("/api/", 1)[0].split("/readyz", 1)[0]
+    if base in IN_PROCESS:
+        return await until_committed(in_process(base), check, timeout, what, lambda: answers[0])
+    async with feed_of(base) as feed:
+        while True:
+            seen = len(feed.messages)  # before the check: a message during it is not missed
+            if (result := await check()) is not None:
+                return result
+            await feed.wait_until(
+                lambda f, seen=seen: len(f.messages) > seen,
+                timeout,
+                f"{what} (last answer: {answers[0]})",
+            )
 
 
 async def order_reaching(
@@ -284,16 +376,24 @@ async def order_reaching(
     statuses: tuple[str, ...] | str,
     timeout: float = 20,
 ) -> dict[str, Any]:
-    """The order view once the order is in one of `statuses`."""
+    """The order view once the order is in one of `statuses`: woken by the commits of a gateway
+    in this process, or by the order's retained status on the MQTT feed of a gateway process
+    (through the one broker this test runs)."""
     wanted = (statuses,) if isinstance(statuses, str) else statuses
-    view: dict[str, Any] = await wait_for_http(
-        session,
-        f"{base_url}/api/v1/orders/{order_id}",
-        lambda o: o["status"] in wanted,
-        timeout=timeout,
-        what=f"order {order_id} {' or '.join(wanted)}",
-    )
-    return view
+    what = f"order {order_id} {' or '.join(wanted)}"
+    url = f"{base_url}/api/v1/orders/{order_id}"
+    if base_url in IN_PROCESS:
+        view: dict[str, Any] = await wait_for_http(
+            session, url, lambda o: o["status"] in wanted, timeout, what
+        )
+        return view
+    async with feed_of(base_url) as feed:
+        await feed.wait_until(
+            lambda f: (f.status_of(order_id) or {}).get("status") in wanted, timeout, what
+        )
+    async with session.get(url) as response:
+        answer: dict[str, Any] = await response.json()
+    return answer
 
 
 def order_json(
@@ -337,12 +437,3 @@ async def gather_limited(coros: list[Awaitable[Any]], limit: int) -> list[Any]:
             return await coro
 
     return await asyncio.gather(*(one(c) for c in coros))
-
-
-@contextlib.contextmanager
-def running(gateway: GatewayProcess) -> Iterator[GatewayProcess]:
-    try:
-        gateway.start()
-        yield gateway
-    finally:
-        gateway.ensure_stopped()

@@ -41,7 +41,7 @@ async def test_a_backup_taken_while_orders_flow_is_a_gateway_that_starts_and_car
     async with SupplierSimulator("sup-a", seed=3) as supplier:
         config_path = write_config(config_with(tmp_path, broker, supplier, tmp_path / "var"))
         running = gateway_process(config_path)
-        running.start()
+        await running.start()
         accepted: list[str] = []
         stop = asyncio.Event()
 

@@ -90,7 +90,7 @@ def scenario(i: int) -> tuple[list[tuple[str, int]], str, dict[str, list[str]]]:
 
 
 @pytest.fixture
-def gateway(
+async def gateway(
     tmp_path: Path,
     broker: Mosquitto,
     suppliers: dict[str, SupplierSimulator],
@@ -100,7 +100,7 @@ def gateway(
     """The gateway as its own process, its suppliers set to sign notices back to it."""
     process = gateway_process(write_config(three_supplier_config(tmp_path, broker, suppliers)))
     process.env["SUP_A_SECRET"] = SECRETS["sup-a"]  # the config names it as env:SUP_A_SECRET
-    process.start()
+    await process.start()
     for supplier_id, sim in suppliers.items():
         sim.gateway_url = process.url
         sim.webhook_secret = SECRETS[supplier_id]

@@ -86,7 +86,7 @@ def launch(tmp: Path, config: dict[str, Any]) -> GatewayProcess:
     path = tmp / "gateway.toml"
     path.write_text(tomli_w.dumps(config), encoding="utf-8")
     process = GatewayProcess(path, tmp)
-    process.start()
+    process.start_blocking()
     return process
 
 

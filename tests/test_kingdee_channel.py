@@ -140,7 +140,7 @@ async def test_approved_sales_orders_reach_the_right_suppliers(
         customer="CUST-03", lines=[("TEA-001", 1, 1.0)], fields=RECEIVER, approve=False
     )
     gateway = gateway_process(write_config(config(tmp_path, broker, erp, suppliers)))
-    gateway.start()
+    await gateway.start()
 
     await suppliers["sup-cn"].wait_for_orders(1, timeout=30)
     await suppliers["sup-zj"].wait_for_orders(1, timeout=30)
@@ -189,7 +189,7 @@ async def test_bad_erp_data_is_rejected_or_held_with_the_bill_number_never_a_cra
     )
     good = erp.create_sales_order(customer="C", lines=[("TEA-001", 1, 10.0)], fields=RECEIVER)
     gateway = gateway_process(write_config(config(tmp_path, broker, erp, suppliers)))
-    gateway.start()
+    await gateway.start()
 
     reasons = {}
     for bill in (no_sku, zero, mars):
@@ -239,7 +239,7 @@ async def test_session_loss_call_limits_and_an_erp_outage_are_survived(
 
     first = [new_order(), new_order()]
     gateway = gateway_process(write_config(config(tmp_path, broker, erp, auth="app_secret")))
-    gateway.start()
+    await gateway.start()
     await log_line(gateway, taken(first[-1]))
     assert erp.logins == 1
 
@@ -288,14 +288,14 @@ async def test_ten_thousand_sales_orders_are_taken_in_exactly_once_across_kill_9
     settings["gateway"]["sqlite_synchronous"] = "normal"
     path = write_config(settings)
     gateway = gateway_process(path)
-    gateway.start()
+    await gateway.start()
     await log_line(
         gateway, lambda e: e.get("event") == "kingdee.orders_taken" and e["accepted"] >= 3000, 60
     )
     gateway.kill()
 
     again = gateway_process(path)
-    again.start()
+    await again.start()
     await log_line(again, taken(numbers[-1]), timeout=120)
     orders = await channel_orders(http, again.url)  # fails on any order taken twice
     assert sorted(orders) == sorted(numbers)

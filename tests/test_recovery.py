@@ -113,7 +113,7 @@ async def test_kill_9_mid_run_loses_nothing_and_sends_nothing_under_a_new_po_id(
     ):
         config = two_supplier_config(tmp_path, broker, main, backup, max_in_flight=2)
         gateway = gateway_process(write_config(config))
-        gateway.start()
+        await gateway.start()
 
         async def post(i: int) -> str | None:
             try:
@@ -132,14 +132,15 @@ async def test_kill_9_mid_run_loses_nothing_and_sends_nothing_under_a_new_po_id(
         answered = [oid for oid in [*first, *second] if oid is not None]
         assert len(answered) >= 40
 
-        gateway.start()
-        await wait_for_http(
-            http,
-            f"{gateway.url}/api/v1/orders?status=acknowledged&limit=500",
-            lambda page: len(page["orders"]) >= len(answered),
-            timeout=90,
-            what="every answered order acknowledged after the restart",
-        )
+        async with FeedCollector(broker.port) as feed:
+            await gateway.start()
+            await feed.wait_until(
+                lambda f: all(
+                    (f.status_of(o) or {}).get("status") == "acknowledged" for o in answered
+                ),
+                timeout=90,
+                what="every answered order acknowledged after the restart",
+            )
         gateway_pos: set[str] = set()
         for order_id in answered:
             detail = await order(http, gateway.url, order_id)
@@ -238,13 +239,11 @@ async def test_the_feed_catches_up_after_a_broker_outage(
         what="20 orders acknowledged while the broker is down",
     )
     # Still ready without a broker (intake and suppliers work), and saying the feed is down.
-    ready = await wait_for_http(
-        http,
-        f"{gateway.http_url}/readyz",
-        lambda body: body["mqtt"] == "disconnected",
-        timeout=5,
-        what="readiness reporting the broker gone",
-    )
+    async with asyncio.timeout(10):
+        await gateway.publisher.wait_connected(False)
+    async with http.get(f"{gateway.http_url}/readyz") as response:
+        ready = await response.json()
+    assert ready["mqtt"] == "disconnected"
     assert ready["ready"] is True
 
     broker.start()  # same port, empty: no retained messages survive a restart without persistence
@@ -276,13 +275,10 @@ async def test_graceful_stop_answers_503_and_waits_for_calls_in_flight(
         await main.wait_until(lambda: main.stalled == 1, timeout=10, what="a held call")
 
         stopping = asyncio.create_task(gateway.stop())
-        await wait_for_http(
-            http,
-            f"{gateway.http_url}/readyz",
-            lambda body: body.get("intake") == "closed",
-            timeout=10,
-            what="intake closed",
-        )
+        async with asyncio.timeout(10):
+            await gateway.stopping.wait()
+        async with http.get(f"{gateway.http_url}/readyz") as response:
+            assert (await response.json())["intake"] == "closed"
         async with http.post(
             f"{gateway.http_url}/api/v1/orders", json=order_json("SO-LATE", [("SKU-1", 1)])
         ) as response:

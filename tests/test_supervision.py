@@ -76,10 +76,11 @@ class Child:
         self.started.clear()
 
 
-async def settle() -> None:
-    """Let every runnable task run until it waits on something (the clock, an event)."""
-    for _ in range(20):
-        await asyncio.sleep(0)
+async def quiet(clock: FakeClock, sleepers: int = 1) -> None:
+    """Until `sleepers` supervised children wait on the clock (a backoff, a revive): every
+    other task then waits on an event, so whatever was going to happen has happened."""
+    async with asyncio.timeout(2):
+        await clock.wait_sleepers(sleepers)
 
 
 class Recorder:
@@ -87,9 +88,18 @@ class Recorder:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, ChildState, str | None]] = []
+        self._changed = asyncio.Event()
 
     def __call__(self, status: ChildStatus) -> None:
         self.seen.append((status.name, status.state, status.last_error))
+        self._changed.set()
+
+    async def reached(self, name: str, state: ChildState) -> None:
+        """Until `name` has been in `state`."""
+        async with asyncio.timeout(2):
+            while state not in self.states(name):
+                self._changed.clear()
+                await self._changed.wait()
 
     def states(self, name: str) -> list[ChildState]:
         return [state for who, state, _ in self.seen if who == name]
@@ -139,8 +149,7 @@ async def test_start_child_returns_once_the_child_is_ready(supervisor: Superviso
     child.gate = asyncio.Event()
 
     starting = asyncio.create_task(supervisor.start_child(child.spec()))
-    await child.next_start()
-    await settle()
+    await child.next_start()  # the child waits at its gate, before ready()
 
     assert not starting.done(), "start_child returned before the child called ready()"
     assert state_of(supervisor, "c") == ChildState.STARTING
@@ -156,7 +165,7 @@ async def test_start_child_returns_when_the_first_incarnation_crashes_before_rea
     child = Child("c", mode="crash_early")
 
     await asyncio.wait_for(supervisor.start_child(child.spec()), timeout=2)
-    await settle()
+    await quiet(clock)  # the backoff before the next incarnation
 
     status = supervisor.status("c")
     assert status is not None
@@ -188,17 +197,16 @@ async def test_a_crashed_child_is_restarted_after_its_backoff_not_before(
     child.started.clear()
 
     child.crash_now.set()
-    await settle()
+    await quiet(clock)
     assert state_of(supervisor, "c") == ChildState.RESTARTING
     assert recorder.seen[-1] == ("c", ChildState.RESTARTING, "Boom: c crashed")
 
     clock.advance(0.5)
-    await settle()
-    assert child.starts == 1, "restarted before the backoff elapsed"
+    assert clock.sleeping == 1, "restarted before the backoff elapsed"
+    assert child.starts == 1
 
     clock.advance(0.5)
     await child.next_start()
-    await settle()
     assert child.starts == 2
     assert state_of(supervisor, "c") == ChildState.RUNNING
     assert supervisor.status("c").restarts == 1  # type: ignore[union-attr]
@@ -214,13 +222,11 @@ async def test_the_backoff_grows_with_each_recent_crash(
 
     for expected_backoff in (1.0, 2.0, 4.0):
         child.crash_now.set()
-        await settle()
+        await quiet(clock)
         clock.advance(expected_backoff - 0.25)
-        await settle()
-        assert not child.started.is_set(), f"restarted before {expected_backoff} s"
+        assert clock.sleeping == 1, f"restarted before {expected_backoff} s"
         clock.advance(0.25)
         await child.next_start()
-        await settle()
 
     assert child.starts == 4
 
@@ -233,13 +239,13 @@ async def test_too_many_crashes_within_the_period_mark_the_child_down(
     child = Child("c", mode="crash")
     await supervisor.start_child(child.spec())
     child.started.clear()
-    await settle()
+    await quiet(clock)
 
     for backoff in (1.0, 2.0, 4.0):  # crashes 1-3: restarted each time
         assert state_of(supervisor, "c") == ChildState.RESTARTING
         clock.advance(backoff)
         await child.next_start()
-        await settle()
+        await quiet(clock)  # crashed again: the next backoff, or the wait to revive
 
     # crash 4, at t = 7 s: down
     assert state_of(supervisor, "c") == ChildState.DOWN
@@ -247,20 +253,19 @@ async def test_too_many_crashes_within_the_period_mark_the_child_down(
     assert child.starts == 4
 
     clock.advance(99.0)
-    await settle()
-    assert child.starts == 4, "revived before revive_after_s"
+    assert clock.sleeping == 1, "revived before revive_after_s"
+    assert child.starts == 4
     assert state_of(supervisor, "c") == ChildState.DOWN
 
     child.mode = "run"
     clock.advance(1.0)
     await child.next_start()
-    await settle()
     assert state_of(supervisor, "c") == ChildState.RUNNING
     assert recorder.states("c")[-2:] == [ChildState.DOWN, ChildState.RUNNING]
 
     # the budget is fresh: one crash now is an ordinary restart, not DOWN again
     child.crash_now.set()
-    await settle()
+    await quiet(clock)
     assert state_of(supervisor, "c") == ChildState.RESTARTING
 
 
@@ -274,11 +279,10 @@ async def test_crashes_spread_wider_than_the_period_never_mark_it_down(
     for _ in range(6):  # twice the intensity, each crash 31 s after the one before
         clock.advance(30.0)
         child.crash_now.set()
-        await settle()
+        await quiet(clock)
         assert state_of(supervisor, "c") == ChildState.RESTARTING
         clock.advance(1.0)  # always the first backoff: no other crash is recent
         await child.next_start()
-        await settle()
 
     assert child.starts == 7
     assert ChildState.DOWN not in recorder.states("c")
@@ -290,7 +294,7 @@ async def test_a_permanent_child_that_returns_is_restarted(
     child = Child("c", mode="return")
     await supervisor.start_child(child.spec(Restart.PERMANENT))
     child.started.clear()
-    await settle()
+    await quiet(clock)
 
     status = supervisor.status("c")
     assert status is not None
@@ -303,16 +307,14 @@ async def test_a_permanent_child_that_returns_is_restarted(
 
 
 async def test_a_transient_child_that_returns_is_not_restarted(
-    supervisor: Supervisor, clock: FakeClock
+    supervisor: Supervisor, clock: FakeClock, recorder: Recorder
 ) -> None:
     child = Child("c", mode="return")
     await supervisor.start_child(child.spec(Restart.TRANSIENT))
-    await settle()
+    await recorder.reached("c", ChildState.STOPPED)
 
-    assert state_of(supervisor, "c") == ChildState.STOPPED
-    assert clock.sleeping == 0
+    assert clock.sleeping == 0  # nothing waits to start it again
     clock.advance(1000.0)
-    await settle()
     assert child.starts == 1
 
 
@@ -322,7 +324,7 @@ async def test_a_transient_child_that_crashes_is_restarted(
     child = Child("c", mode="crash")
     await supervisor.start_child(child.spec(Restart.TRANSIENT))
     child.started.clear()
-    await settle()
+    await quiet(clock)
 
     assert state_of(supervisor, "c") == ChildState.RESTARTING
     child.mode = "run"
@@ -333,23 +335,22 @@ async def test_a_transient_child_that_crashes_is_restarted(
 
 @pytest.mark.parametrize("mode", ["crash", "return"])
 async def test_a_temporary_child_is_never_restarted(
-    supervisor: Supervisor, clock: FakeClock, mode: str
+    supervisor: Supervisor, clock: FakeClock, mode: str, recorder: Recorder
 ) -> None:
     child = Child("c", mode=mode)
     await supervisor.start_child(child.spec(Restart.TEMPORARY))
-    await settle()
+    await recorder.reached("c", ChildState.STOPPED)
 
     status = supervisor.status("c")
     assert status is not None
-    assert status.state == ChildState.STOPPED
     assert status.last_error == ("Boom: c crashed" if mode == "crash" else None)
+    assert clock.sleeping == 0  # nothing waits to start it again
     clock.advance(1000.0)
-    await settle()
     assert child.starts == 1
 
 
 async def test_one_childs_crashes_do_not_touch_its_siblings(
-    supervisor: Supervisor, clock: FakeClock
+    supervisor: Supervisor, clock: FakeClock, recorder: Recorder
 ) -> None:
     """one_for_one: a child going DOWN leaves the others running."""
     steady = Child("steady")
@@ -357,9 +358,9 @@ async def test_one_childs_crashes_do_not_touch_its_siblings(
     await supervisor.start_child(steady.spec())
     await supervisor.start_child(flaky.spec())
     for backoff in (1.0, 2.0, 4.0):
-        await settle()
+        await quiet(clock)
         clock.advance(backoff)
-    await settle()
+    await recorder.reached("flaky", ChildState.DOWN)
 
     assert state_of(supervisor, "flaky") == ChildState.DOWN
     assert state_of(supervisor, "steady") == ChildState.RUNNING
@@ -392,13 +393,14 @@ async def test_stop_also_ends_children_waiting_to_restart_or_revive(
     down = Child("down", mode="crash")
     await supervisor.start_child(down.spec())
     for backoff in (1.0, 2.0, 4.0):
-        await settle()
+        await quiet(clock)
         clock.advance(backoff)
-    await settle()
+    await recorder.reached("down", ChildState.DOWN)
+    await quiet(clock)  # waiting to revive
     restarting = Child("restarting")
     await supervisor.start_child(restarting.spec())
     restarting.crash_now.set()
-    await settle()
+    await quiet(clock, sleepers=2)
     assert state_of(supervisor, "down") == ChildState.DOWN
     assert state_of(supervisor, "restarting") == ChildState.RESTARTING
     assert clock.sleeping == 2
@@ -408,8 +410,8 @@ async def test_stop_also_ends_children_waiting_to_restart_or_revive(
     assert supervised_tasks() == []
     assert state_of(supervisor, "down") == ChildState.STOPPED
     assert state_of(supervisor, "restarting") == ChildState.STOPPED
+    assert clock.sleeping == 0
     clock.advance(1000.0)
-    await settle()
     assert (down.starts, restarting.starts) == (4, 1)
 
 

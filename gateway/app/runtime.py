@@ -107,6 +107,7 @@ class Gateway:
         self._broker: EmbeddedBroker | None = None
         self._runner: web.AppRunner | None = None
         self.http_url = ""
+        self.stopping = asyncio.Event()  # set when stop() begins: intake answers 503 from then
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -349,6 +350,7 @@ class Gateway:
         grace = self.config.gateway.shutdown_grace_s
         deadline = self.clock.monotonic() + grace
         self.intake.accepting = False
+        self.stopping.set()
         log.info("gateway.stopping", grace_s=grace)
         for status in reversed(self.supervisor.statuses()):
             if status.name.startswith("channel:"):

@@ -62,6 +62,7 @@ class Publisher:
         self._drained = asyncio.Event()  # the publisher is done (flushed or gave up)
         self._flushed = False
         self.connected: bool | None = None  # None until the first attempt: its failure is logged
+        self._connection_changed = asyncio.Event()
         db.add_commit_listener(self._work.set)
 
     def topic(self, relative: str) -> str:
@@ -81,11 +82,12 @@ class Publisher:
                     self._drained.set()
                     log.info("mqtt.closed", broker=f"{host}:{port}")
                     self.connected = False
+                    self._connection_changed.set()
                     self._metrics.mqtt_connected.set(0)
             except* aiomqtt.MqttError as errors:
                 self._set_connected(False, host, port, str(errors.exceptions[0]))
                 if self._closing:
-                    self._drained.set()  # nothing more can be flushed; the rows stay for next time
+                    self._drained.set()  # nothing more can go out; the log keeps it for later
             if not self._drained.is_set() and not self.connected:
                 await self._clock.sleep(random.uniform(backoff / 2, backoff))
                 backoff = min(self._config.reconnect_max_s, backoff * 2)
@@ -168,10 +170,17 @@ class Publisher:
             return False
         return self._flushed
 
+    async def wait_connected(self, connected: bool = True) -> None:
+        """Until the link to the broker is up (or, with False, known to be down)."""
+        while self.connected is not connected:
+            self._connection_changed.clear()
+            await self._connection_changed.wait()
+
     def _set_connected(self, connected: bool, host: str, port: int, error: str = "") -> None:
         if connected == self.connected:
             return
         self.connected = connected
+        self._connection_changed.set()
         self._metrics.mqtt_connected.set(1 if connected else 0)
         if connected:
             log.info("mqtt.connected", broker=f"{host}:{port}")

@@ -38,6 +38,7 @@ class FakeClock:
         self._elapsed = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._counter = itertools.count()
+        self._sleeper_added = asyncio.Event()
 
     def monotonic(self) -> float:
         return self._elapsed
@@ -50,12 +51,20 @@ class FakeClock:
         heapq.heappush(
             self._sleepers, (self._elapsed + max(0.0, seconds), next(self._counter), future)
         )
+        self._sleeper_added.set()
         await future
 
     @property
     def sleeping(self) -> int:
         """How many tasks are waiting on this clock."""
         return sum(1 for _, _, f in self._sleepers if not f.done())
+
+    async def wait_sleepers(self, n: int) -> None:
+        """Return once at least `n` tasks sleep on this clock: the moment a test may advance
+        time, or say that something did not happen (everyone is waiting for the clock)."""
+        while self.sleeping < n:
+            self._sleeper_added.clear()
+            await self._sleeper_added.wait()
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed."""

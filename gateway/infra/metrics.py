@@ -163,6 +163,6 @@ class _StoreCollector:
         )
         yield GaugeMetricFamily(
             "dropship_store_waiting_units",
-            "Orders (and other units of work) queued for the writer and not yet committed.",
+            "Orders taken in and queued for the writer, not yet committed.",
             value=store.waiting_units,
         )

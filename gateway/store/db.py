@@ -124,7 +124,7 @@ class Database:
         self.jobs = 0
         self.statements = 0  # SQL statements the writer ran (benchmark: statements per order)
         self.callback_errors = 0
-        self.waiting_units = 0  # units of work (orders, for intake) queued and not committed
+        self.waiting_units = 0  # orders taken in (intake's `units`) and not yet committed
         self._commit_listeners: list[Callable[[], None]] = []
         self.instance_id = ""  # this database's id, part of every event id
 
@@ -182,9 +182,12 @@ class Database:
         """Call `listener` on the loop after every commit (the publisher wakes up on it)."""
         self._commit_listeners.append(listener)
 
-    async def write(self, job: Job[T], *, units: int = 1) -> T:
+    def remove_commit_listener(self, listener: Callable[[], None]) -> None:
+        self._commit_listeners.remove(listener)
+
+    async def write(self, job: Job[T], *, units: int = 0) -> T:
         """Run `job(tx)` on the writer thread in the next group transaction; return its result
-        once committed. `units` says how much work it carries (orders, for admission control)."""
+        once committed. `units`: the orders it takes in, which admission control counts."""
         if self.failure is not None:
             raise WriterFailed(f"the store's writer stopped: {self.failure!r}")
         if self._closing or self._task is None:

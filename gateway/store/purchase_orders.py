@@ -228,7 +228,7 @@ def apply_outcomes(tx: Tx, outcomes: Sequence[PoOutcome], now: datetime) -> list
 
 async def record_outcomes(db: Database, outcomes: Sequence[PoOutcome], now: datetime) -> list[bool]:
     """Record a group of outcomes in one unit of work."""
-    return await db.write(lambda tx: apply_outcomes(tx, outcomes, now), units=len(outcomes))
+    return await db.write(lambda tx: apply_outcomes(tx, outcomes, now))
 
 
 def _po_event(kind: str, po_id: str, row: sqlite3.Row, data: dict[str, Any]) -> NewEvent:

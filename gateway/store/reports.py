@@ -135,6 +135,4 @@ async def record_reports(
     problems: Sequence[ReportProblem],
     now: datetime,
 ) -> ReportsRecorded:
-    return await db.write(
-        lambda tx: apply_reports(tx, supplier_id, reports, problems, now), units=len(reports)
-    )
+    return await db.write(lambda tx: apply_reports(tx, supplier_id, reports, problems, now))

@@ -226,7 +226,7 @@ async def route_orders(
             tx.after_commit(lambda: on_commit(by_supplier))
         return outcomes
 
-    return await db.write(job, units=len(order_ids))
+    return await db.write(job)
 
 
 async def hold_for_internal_error(db: Database, order_id: str, error: str, now: datetime) -> bool:
