@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/dropship-example-feed
 EXAMPLE_FILES := $(shell find $(EXAMPLE) -path '*/build' -prune -o -type f \( -name '*.py' -o -name '*.toml' \) -print)
 
-.PHONY: demo test lint format bench bench-quick bench-kpis bench-adapters clean
+.PHONY: demo test lint format bench bench-quick bench-kpis bench-adapters bench-hostile clean
 
 $(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-kpis: $(STAMP)
 
 bench-adapters: $(STAMP)
 	$(PY) -m benchmarks.supplier_adapters
+
+# Does a 4 MB junk batch stall /healthz, single-order intake or the MQTT link? (issue 6)
+bench-hostile: $(STAMP)
+	$(PY) -m benchmarks.hostile_load
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

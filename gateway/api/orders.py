@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from gateway.actors.intake import IntakeClosed
+from gateway.actors.intake import VALIDATION_PAUSE_S, VALIDATION_SLICE_S, IntakeClosed
 from gateway.actors.order_actions import OrderMissing
 from gateway.api.access import note_intake
 from gateway.api.body import read_body
@@ -68,33 +69,48 @@ async def post_orders(request: web.Request) -> web.Response:
             [{"path": path, "message": message} for path, message in problems],
         )
     note_intake(request, results)  # the audit log names the orders (issue 9)
-    return json_response(_intake_answer(results), status=202)
+    body = await _intake_answer(results)
+    return web.Response(body=body, status=202, content_type="application/json")
 
 
-def _intake_answer(results: list[SubmitResult]) -> dict[str, Any]:
-    accepted, rejected = [], []
+# Longest stretch of answer-building between two pauses (as intake's validation slices).
+_ENCODE_SLICE_S = VALIDATION_SLICE_S
+
+
+async def _intake_answer(results: list[SubmitResult]) -> bytes:
+    """The 202 body, `{"accepted": [...], "rejected": [...]}`. A batch of 1,000 invalid
+    orders answers with megabytes of problems: it is encoded an entry at a time, yielding to
+    the loop now and then, so that other clients are served meanwhile."""
+    loop = asyncio.get_running_loop()
+    slice_started = loop.time()
+    accepted: list[bytes] = []
+    rejected: list[bytes] = []
     for index, result in enumerate(results):
+        if loop.time() - slice_started > _ENCODE_SLICE_S:
+            await asyncio.sleep(VALIDATION_PAUSE_S)
+            slice_started = loop.time()
+        entry: dict[str, Any]
         if result.accepted:
-            accepted.append(
-                {
-                    "order_id": result.order_id,
-                    "external_id": result.external_id,
-                    "duplicate": result.duplicate,
-                }
-            )
+            entry = {
+                "order_id": result.order_id,
+                "external_id": result.external_id,
+                "duplicate": result.duplicate,
+            }
+            accepted.append(msgspec.json.encode(entry))
         else:
-            rejected.append(
-                {
-                    "index": index,
-                    "external_id": result.external_id,
-                    "error": {
-                        "code": "validation_failed",
-                        "message": _problem_count(len(result.problems)),
-                        "details": [{"path": p, "message": m} for p, m in result.problems],
-                    },
-                }
-            )
-    return {"accepted": accepted, "rejected": rejected}
+            entry = {
+                "index": index,
+                "external_id": result.external_id,
+                "error": {
+                    "code": "validation_failed",
+                    "message": _problem_count(len(result.problems)),
+                    "details": [{"path": p, "message": m} for p, m in result.problems],
+                },
+            }
+            rejected.append(msgspec.json.encode(entry))
+    return b"".join(
+        (b'{"accepted":[', b",".join(accepted), b'],"rejected":[', b",".join(rejected), b"]}")
+    )
 
 
 def _problem_count(count: int) -> str:
