@@ -312,6 +312,31 @@ async def test_odd_list_queries_are_400_naming_the_parameter(
         assert len(answer["error"]["details"][0]["message"]) < 300  # a short quote at most
     status, answer = await call(http, gateway, "GET", f"{ORDERS}?cursor=&limit=1")
     assert status == 200, answer
+    # The same kinds of number on the other endpoints that read them.
+    for path, where in (
+        ("/api/v1/audit?limit=²", "query.limit"),
+        ("/api/v1/audit?cursor=①", "query.cursor"),
+        ("/api/v1/audit?cursor=99999999999999999999999", "query.cursor"),
+        ("/api/v1/kpis?idle_days=٣", "query.idle_days"),
+        ("/api/v1/kpis?to=", "query.to"),
+    ):
+        status, answer = await call(http, gateway, "GET", path)
+        assert status == 400, (path, answer)
+        assert [d["path"] for d in answer["error"]["details"]] == [where], path
+
+
+async def test_an_order_placed_before_2000_or_days_ahead_is_refused(
+    http: aiohttp.ClientSession, gateway: GatewayProcess
+) -> None:
+    tomorrow_and_more = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2 * 86400))
+    for created_at in ("0494-04-07T00:45:36.67Z", "1999-12-31T23:59:59Z", tomorrow_and_more):
+        order = order_json("SO-WHEN-PLACED", [("SKU-A", 1)], created_at=created_at)
+        status, answer = await call(http, gateway, "POST", ORDERS, json.dumps(order).encode())
+        assert status == 422, (created_at, answer)
+        assert list(details(answer)) == ["$.created_at"]
+    # Nothing odd got into the store: the list still reads (a year 494 once made it a 500).
+    status, answer = await call(http, gateway, "GET", f"{ORDERS}?limit=200")
+    assert status == 200, answer
 
 
 async def test_messages_quote_only_a_short_prefix_and_paths_name_the_key(

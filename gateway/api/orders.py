@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from typing import Annotated, Any
 
 import msgspec
@@ -17,6 +16,7 @@ from gateway.api.body import read_body
 from gateway.api.context import context
 from gateway.api.cursors import BadCursor, decode_cursor, encode_cursor
 from gateway.api.errors import error_response, json_response
+from gateway.api.query import bounded_int
 from gateway.api.views import order_view, summary_view
 from gateway.domain.fields import AwareDatetime
 from gateway.domain.intake import InvalidJson, split_body
@@ -159,13 +159,11 @@ async def get_many(request: web.Request) -> web.Response:
 _STATUSES = {s.value for s in OrderStatus}
 
 
-_DIGITS = re.compile(r"[0-9]{1,4}")
-
-
 def _parse_filter(request: web.Request) -> tuple[OrderFilter, list[dict[str, str]]]:
     params = request.query
     problems: list[dict[str, str]] = []
-    statuses = tuple(s for s in params.get("status", "").split(",") if s)
+    # Present but empty (`status=`, `status=a,`) names no status: refused like an unknown one.
+    statuses = tuple(params["status"].split(",")) if "status" in params else ()
     unknown = [s for s in statuses if s not in _STATUSES]
     if unknown:
         shown = ", ".join(quote(s) for s in unknown[:5]) + (", …" if len(unknown) > 5 else "")
@@ -177,12 +175,11 @@ def _parse_filter(request: web.Request) -> tuple[OrderFilter, list[dict[str, str
         )
     limit = 50
     if "limit" in params:
-        text = params["limit"]
-        # ASCII digits only: `²` and `①` are digits to str.isdigit but not to int().
-        if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
+        given = bounded_int(params["limit"], 1, MAX_PAGE)
+        if given is None:
             problems.append({"path": "query.limit", "message": f"expected 1 to {MAX_PAGE}"})
         else:
-            limit = int(text)
+            limit = given
     since = None
     if "since" in params:  # present but empty is not a time either
         try:

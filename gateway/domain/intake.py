@@ -8,8 +8,9 @@ than valid input of the same size.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,7 @@ from gateway.domain.model import Address, Customer, Order, OrderLine, Payment, P
 from gateway.domain.regions import CN_NAME_BY_CODE, UnknownRegion, region_code
 from gateway.domain.validation import (
     FLOAT_FOR_INT,
+    MAX_PROBLEMS,
     Problem,
     ValidationFailed,
     collect_problems,
@@ -40,6 +42,11 @@ from gateway.domain.validation import (
 )
 
 MAX_BATCH = 1000
+# An order placed before this is a typo or a forgery; so is one placed more than a day after
+# the gateway's clock (a day, not minutes: shops and ERPs get time zones wrong). Outside the
+# range an order would also break what sorts and reads times as fixed-width text.
+CREATED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+CREATED_AT_MAX_AHEAD = timedelta(days=1)
 
 
 class IntakeAddress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -159,24 +166,30 @@ def _check_json(body: bytes) -> None:
         raise InvalidJson(TOO_DEEP) from None
 
 
-def decode_order(raw: bytes | msgspec.Raw) -> IntakeOrder:
+def decode_order(raw: bytes | msgspec.Raw, now: datetime | None = None) -> IntakeOrder:
     """Decode and validate one order, raising ValidationFailed with every problem, or
-    InvalidJson when it is not JSON."""
+    InvalidJson when it is not JSON. `now`: the gateway's clock, which `created_at` may not
+    be far ahead of (default: the system clock)."""
+    now = now or datetime.now(UTC)
     try:
         order = _order_decoder.decode(raw)
     except msgspec.ValidationError:
-        order = _decode_slowly(raw)
+        order = _decode_slowly(raw, now)
     except msgspec.DecodeError as error:
         raise InvalidJson(str(error)) from None
     problems = semantic_problems(
-        [line.line_id for line in order.lines], order.ship_to.country, order.ship_to.province
+        [line.line_id for line in order.lines],
+        order.ship_to.country,
+        order.ship_to.province,
+        order.created_at,
+        now,
     )
     if problems:
         raise ValidationFailed(problems, external_id=order.external_id)
     return order
 
 
-def _decode_slowly(raw: bytes | msgspec.Raw) -> IntakeOrder:
+def _decode_slowly(raw: bytes | msgspec.Raw, now: datetime) -> IntakeOrder:
     """The path of an order the fast decoder refused: every problem with its path, or the
     order after all when the only fault was a whole number written as `2.0`."""
     if exceeds_depth(memoryview(raw)):
@@ -201,7 +214,7 @@ def _decode_slowly(raw: bytes | msgspec.Raw) -> IntakeOrder:
         except msgspec.ValidationError:
             problems = collect_problems(value, IntakeOrder)
     reported = {p.path for p in problems}
-    problems += [p for p in _semantic_problems_of_raw(value) if p.path not in reported]
+    problems += [p for p in _semantic_problems_of_raw(value, now) if p.path not in reported]
     raise ValidationFailed(problems, external_id=external_id)
 
 
@@ -224,8 +237,15 @@ def _whole_floats_to_ints(value: Any, depth: int = 0) -> bool:
     return found
 
 
-def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[Problem]:
-    """What types alone cannot say: unique line ids, a known province.
+def semantic_problems(
+    line_ids: list[Any],
+    country: Any,
+    province: Any,
+    created_at: Any = None,
+    now: datetime | None = None,
+) -> list[Problem]:
+    """What types alone cannot say: unique line ids, a known province, a believable
+    `created_at`.
 
     Takes plain values so the same rules apply to an order that failed type checks, and the
     caller hears about every problem at once.
@@ -236,6 +256,13 @@ def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[
         if not isinstance(line_id, str):
             continue
         if line_id in seen:
+            if len(problems) == MAX_PROBLEMS:  # as many as the type checks list, at most
+                problems.append(
+                    Problem(
+                        ("lines",), f"more duplicate line_ids; these are the first {MAX_PROBLEMS}"
+                    )
+                )
+                break
             problems.append(
                 Problem(("lines", index, "line_id"), f"duplicate line_id {quote(line_id)}")
             )
@@ -246,20 +273,30 @@ def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[
             region_code(country, province)
         except UnknownRegion as error:
             problems.append(Problem(("ship_to", "province"), str(error)))
+    if isinstance(created_at, datetime):
+        if created_at < CREATED_AT_EARLIEST:
+            problems.append(Problem(("created_at",), f"is before {CREATED_AT_EARLIEST.year}"))
+        elif now is not None and created_at > now + CREATED_AT_MAX_AHEAD:
+            problems.append(Problem(("created_at",), "is more than a day in the future"))
     return problems
 
 
-def _semantic_problems_of_raw(value: dict[str, Any]) -> list[Problem]:
+def _semantic_problems_of_raw(value: dict[str, Any], now: datetime) -> list[Problem]:
     lines = value.get("lines")
     line_ids = (
         [ln.get("line_id") if isinstance(ln, dict) else None for ln in lines]
         if isinstance(lines, list)
         else []
     )
+    created_at: Any = None
+    with contextlib.suppress(msgspec.ValidationError):  # a bad one is reported by the types
+        created_at = msgspec.convert(value.get("created_at"), AwareDatetime | None)
     ship_to = value.get("ship_to")
     if not isinstance(ship_to, dict):
-        return semantic_problems(line_ids, None, None)
-    return semantic_problems(line_ids, ship_to.get("country", "CN"), ship_to.get("province"))
+        return semantic_problems(line_ids, None, None, created_at, now)
+    return semantic_problems(
+        line_ids, ship_to.get("country", "CN"), ship_to.get("province"), created_at, now
+    )
 
 
 def normalise(
