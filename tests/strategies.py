@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gateway.domain.regions import CN_NAME_BY_CODE
 
-# The gateway's clock in property tests: created_at and shipped_at are judged against it.
+# The gateway's clock in property tests: shipped_at is judged against it.
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 _ID_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",))

@@ -325,11 +325,10 @@ async def test_odd_list_queries_are_400_naming_the_parameter(
         assert [d["path"] for d in answer["error"]["details"]] == [where], path
 
 
-async def test_an_order_placed_before_2000_or_days_ahead_is_refused(
+async def test_an_order_placed_before_2000_is_refused(
     http: aiohttp.ClientSession, gateway: GatewayProcess
 ) -> None:
-    tomorrow_and_more = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2 * 86400))
-    for created_at in ("0494-04-07T00:45:36.67Z", "1999-12-31T23:59:59Z", tomorrow_and_more):
+    for created_at in ("0494-04-07T00:45:36.67Z", "1999-12-31T23:59:59Z"):
         order = order_json("SO-WHEN-PLACED", [("SKU-A", 1)], created_at=created_at)
         status, answer = await call(http, gateway, "POST", ORDERS, json.dumps(order).encode())
         assert status == 422, (created_at, answer)

@@ -75,7 +75,7 @@ class IntakeService:
                 await asyncio.sleep(VALIDATION_PAUSE_S)
                 slice_started = loop.time()
             try:
-                intake = decode_order(raw, now)
+                intake = decode_order(raw)
             except ValidationFailed as failed:
                 results[index] = _rejected(failed.external_id, failed.problems)
                 continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -42,11 +42,9 @@ from gateway.domain.validation import (
 )
 
 MAX_BATCH = 1000
-# An order placed before this is a typo or a forgery; so is one placed more than a day after
-# the gateway's clock (a day, not minutes: shops and ERPs get time zones wrong). Outside the
-# range an order would also break what sorts and reads times as fixed-width text.
+# An order placed before this is a typo or a forgery, and a year before 1000 would also break
+# what sorts and reads times as fixed-width text (GET /orders answered 500 after one).
 CREATED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-CREATED_AT_MAX_AHEAD = timedelta(days=1)
 
 
 class IntakeAddress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -166,15 +164,13 @@ def _check_json(body: bytes) -> None:
         raise InvalidJson(TOO_DEEP) from None
 
 
-def decode_order(raw: bytes | msgspec.Raw, now: datetime | None = None) -> IntakeOrder:
+def decode_order(raw: bytes | msgspec.Raw) -> IntakeOrder:
     """Decode and validate one order, raising ValidationFailed with every problem, or
-    InvalidJson when it is not JSON. `now`: the gateway's clock, which `created_at` may not
-    be far ahead of (default: the system clock)."""
-    now = now or datetime.now(UTC)
+    InvalidJson when it is not JSON."""
     try:
         order = _order_decoder.decode(raw)
     except msgspec.ValidationError:
-        order = _decode_slowly(raw, now)
+        order = _decode_slowly(raw)
     except msgspec.DecodeError as error:
         raise InvalidJson(str(error)) from None
     problems = semantic_problems(
@@ -182,14 +178,13 @@ def decode_order(raw: bytes | msgspec.Raw, now: datetime | None = None) -> Intak
         order.ship_to.country,
         order.ship_to.province,
         order.created_at,
-        now,
     )
     if problems:
         raise ValidationFailed(problems, external_id=order.external_id)
     return order
 
 
-def _decode_slowly(raw: bytes | msgspec.Raw, now: datetime) -> IntakeOrder:
+def _decode_slowly(raw: bytes | msgspec.Raw) -> IntakeOrder:
     """The path of an order the fast decoder refused: every problem with its path, or the
     order after all when the only fault was a whole number written as `2.0`."""
     if exceeds_depth(memoryview(raw)):
@@ -214,7 +209,7 @@ def _decode_slowly(raw: bytes | msgspec.Raw, now: datetime) -> IntakeOrder:
         except msgspec.ValidationError:
             problems = collect_problems(value, IntakeOrder)
     reported = {p.path for p in problems}
-    problems += [p for p in _semantic_problems_of_raw(value, now) if p.path not in reported]
+    problems += [p for p in _semantic_problems_of_raw(value) if p.path not in reported]
     raise ValidationFailed(problems, external_id=external_id)
 
 
@@ -242,7 +237,6 @@ def semantic_problems(
     country: Any,
     province: Any,
     created_at: Any = None,
-    now: datetime | None = None,
 ) -> list[Problem]:
     """What types alone cannot say: unique line ids, a known province, a believable
     `created_at`.
@@ -273,15 +267,12 @@ def semantic_problems(
             region_code(country, province)
         except UnknownRegion as error:
             problems.append(Problem(("ship_to", "province"), str(error)))
-    if isinstance(created_at, datetime):
-        if created_at < CREATED_AT_EARLIEST:
-            problems.append(Problem(("created_at",), f"is before {CREATED_AT_EARLIEST.year}"))
-        elif now is not None and created_at > now + CREATED_AT_MAX_AHEAD:
-            problems.append(Problem(("created_at",), "is more than a day in the future"))
+    if isinstance(created_at, datetime) and created_at < CREATED_AT_EARLIEST:
+        problems.append(Problem(("created_at",), f"is before {CREATED_AT_EARLIEST.year}"))
     return problems
 
 
-def _semantic_problems_of_raw(value: dict[str, Any], now: datetime) -> list[Problem]:
+def _semantic_problems_of_raw(value: dict[str, Any]) -> list[Problem]:
     lines = value.get("lines")
     line_ids = (
         [ln.get("line_id") if isinstance(ln, dict) else None for ln in lines]
@@ -293,9 +284,9 @@ def _semantic_problems_of_raw(value: dict[str, Any], now: datetime) -> list[Prob
         created_at = msgspec.convert(value.get("created_at"), AwareDatetime | None)
     ship_to = value.get("ship_to")
     if not isinstance(ship_to, dict):
-        return semantic_problems(line_ids, None, None, created_at, now)
+        return semantic_problems(line_ids, None, None, created_at)
     return semantic_problems(
-        line_ids, ship_to.get("country", "CN"), ship_to.get("province"), created_at, now
+        line_ids, ship_to.get("country", "CN"), ship_to.get("province"), created_at
     )
 
 
