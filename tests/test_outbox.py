@@ -68,6 +68,12 @@ async def orders_through_to_acknowledged(db: Database, clock: FakeClock, prefix:
     await record_outcomes(db, [MarkAccepted(po, f"REF-{po}") for po in po_ids], clock.now())
 
 
+async def end_every_wait(clock: FakeClock) -> None:
+    while True:
+        await clock.wait_sleepers(1)
+        clock.advance(60)
+
+
 def seq_of(event_id: str) -> int:
     return int(event_id.rsplit("_", 1)[1])
 
@@ -83,6 +89,7 @@ async def test_events_appended_without_a_broker_all_go_out_in_order_once_one_com
 
     await orders_through_to_acknowledged(db, clock, "BEFORE")  # before the publisher runs
     running = asyncio.create_task(publisher.run(lambda: None), name="publisher")
+    keeper: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(30):
             await publisher.wait_connected(False)  # it tried, and there is no broker
@@ -94,9 +101,9 @@ async def test_events_appended_without_a_broker_all_go_out_in_order_once_one_com
 
         await asyncio.to_thread(broker.start)
         async with FeedCollector(broker.port) as feed:
-            async with asyncio.timeout(30):
-                await clock.wait_sleepers(1)  # the publisher waits to try again
-            clock.advance(60)  # past any backoff: it connects now, with the feed listening
+            # Only now, with the feed listening, does the publisher's backoff end: each time it
+            # waits to try again (a failed attempt under load too), time moves past the wait.
+            keeper = asyncio.create_task(end_every_wait(clock), name="time-keeper")
 
             async def position_at_head() -> int | None:
                 position = await db.read(lambda conn: events.position(conn, CONSUMER))
@@ -130,6 +137,9 @@ async def test_events_appended_without_a_broker_all_go_out_in_order_once_one_com
                 "every order's status acknowledged",
             )
     finally:
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
         if not await publisher.flush(10):
             running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
