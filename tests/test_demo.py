@@ -16,11 +16,18 @@ from tests.harness import ROOT, free_port
 def test_the_demo_shows_orders_flowing_and_stops_cleanly(tmp_path: Path) -> None:
     http, mqtt = free_port(), free_port()
     supplier_ports = [free_port() for _ in range(5)]
+    shop, listener = free_port(), free_port()
     env = {
         **os.environ,
         "GATEWAY__HTTP__PORT": str(http),
         "GATEWAY__MQTT__EMBEDDED_LISTEN": f"127.0.0.1:{mqtt}",
         "GATEWAY__SERVICES__0__OPTIONS__GATEWAY_URL": f"http://127.0.0.1:{http}",
+        "GATEWAY__CHANNELS__1__OPTIONS__SHOP_URL": f"http://127.0.0.1:{shop}",
+        "GATEWAY__CHANNELS__1__OPTIONS__LISTEN": f"127.0.0.1:{listener}",
+        "GATEWAY__SERVICES__2__OPTIONS__PORT": str(shop),
+        "GATEWAY__SERVICES__2__OPTIONS__WEBHOOK_ADDRESS": (
+            f"http://127.0.0.1:{listener}/shopify/webhooks"
+        ),
     }
     for index, port in enumerate(supplier_ports):
         env[f"GATEWAY__SUPPLIERS__{index}__URL"] = f"http://127.0.0.1:{port}"
@@ -65,3 +72,4 @@ def test_the_demo_shows_orders_flowing_and_stops_cleanly(tmp_path: Path) -> None
     log = (tmp_path / "var" / "demo" / "gateway.log").read_text(encoding="utf-8")
     assert '"event":"gateway.stopped"' in log
     assert "13812345678" not in log
+    assert '"event":"shopify.order_taken_in"' in log  # the Shopify shop's webhooks came in

@@ -29,7 +29,8 @@ def test_first_party_plugins_load_through_their_entry_points() -> None:
     assert by_name["http_json"].hooks == ["dropship_gateway_register_adapters"]
     assert by_name["http_json"].supplier_adapters == ["http_json"]
     assert by_name["simulator"].channel_adapters == ["simulated_shop"]
-    assert "supplier_fleet" in by_name["simulator"].services
+    assert {"supplier_fleet", "shopify_shop"} <= set(by_name["simulator"].services)
+    assert by_name["shopify"].channel_adapters == ["shopify"]
     assert not plugins.errors
     assert plugins.registry.owner[("supplier adapter", "http_json")] == "http_json"
 

@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from gateway.plugin_api.adapters import PurchaseOrderRequest
+
 
 class Message(msgspec.Struct, frozen=True, tag=True):
     """Base of every bus message; `tag` makes the union decodable and `match`-able by type."""
@@ -26,9 +28,11 @@ class OrdersAccepted(Message, frozen=True):
 
 
 class PurchaseOrdersReady(Message, frozen=True):
-    """Purchase orders are stored and wait for their supplier."""
+    """Purchase orders are stored and wait for their supplier. New ones come with what the
+    adapter is given (`requests`), so the actor does not read back what was just written."""
 
     po_ids: tuple[str, ...]
+    requests: tuple[PurchaseOrderRequest, ...] = ()
 
 
 class CancelPurchaseOrders(Message, frozen=True):

@@ -22,6 +22,7 @@ from gateway.infra.metrics import Metrics
 from gateway.infra.supervision import Ready
 from gateway.store.db import Database
 from gateway.store.routing import (
+    NewPurchaseOrders,
     Routed,
     hold_for_internal_error,
     orders_waiting_for_routing,
@@ -118,6 +119,7 @@ class RouterActor:
         if await hold_for_internal_error(self._db, order_id, repr(error), self._clock.now()):
             self._metrics.orders_routed.labels("on_hold").inc()
 
-    def _dispatch(self, po_ids_by_supplier: dict[str, list[str]]) -> None:
-        for supplier_id, po_ids in po_ids_by_supplier.items():
-            self._bus.offer(supplier_address(supplier_id), PurchaseOrdersReady(tuple(po_ids)))
+    def _dispatch(self, ready: NewPurchaseOrders) -> None:
+        for supplier_id, requests in ready.items():
+            message = PurchaseOrdersReady(tuple(r.po_id for r in requests), tuple(requests))
+            self._bus.offer(supplier_address(supplier_id), message)

@@ -200,7 +200,7 @@ class SupplierActor:
                     if message is None:
                         await worker.sweep()
                     elif isinstance(message, PurchaseOrdersReady):
-                        await worker.take(message.po_ids)
+                        await worker.take(message)
                     elif isinstance(message, CancelPurchaseOrders):
                         worker.cancel(message.po_ids)
                     if self._mailbox.take_overflow():
@@ -322,13 +322,18 @@ class _Worker:
                 self._start(po)
         self.cancel(await po_store.cancellations_requested(actor._db, self.config.id))
 
-    async def take(self, po_ids: tuple[str, ...]) -> None:
+    async def take(self, message: PurchaseOrdersReady) -> None:
+        """Start the POs the message names: new ones as they came, others read from the store."""
         actor = self.actor
-        fresh = [p for p in po_ids if p not in actor._active]
+        fresh = [p for p in message.po_ids if p not in actor._active]
         if len(actor._active) + len(fresh) > MAX_ACTIVE:
             actor._backlog_in_store = True
             return
-        for po in await po_store.load_requests(actor._db, fresh):
+        given = {r.po_id: WaitingPo(r, attempts=0) for r in message.requests}
+        to_read = [p for p in fresh if p not in given]
+        waiting = [given[p] for p in fresh if p in given]
+        waiting += await po_store.load_requests(actor._db, to_read)
+        for po in waiting:
             if po.request.po_id not in actor._active:
                 self._start(po)
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import random
 
 import aiomqtt
 import structlog
 import yarl
 
-from gateway.feed.messages import GATEWAY_STATUS, messages_for
+from gateway.feed.messages import GATEWAY_STATUS, Message, messages_for
 from gateway.infra.clock import Clock
 from gateway.infra.config import MqttSection
 from gateway.infra.metrics import Metrics
@@ -34,6 +35,7 @@ from gateway.store.db import Database
 log = structlog.get_logger(__name__)
 
 BATCH = 500
+WINDOW = 64  # messages awaiting their PUBACK at once
 CONSUMER = "mqtt"
 # JSON strings, as every payload of the feed is JSON (CONTRACT §6).
 ONLINE = b'"online"'
@@ -123,17 +125,25 @@ class Publisher:
             will=aiomqtt.Will(self.topic(GATEWAY_STATUS), OFFLINE, qos=1, retain=True),
             timeout=10,
         )
-        # A whole batch is in flight on purpose (paho keeps it in order; a batch of events makes
-        # up to about twice as many messages); aiomqtt would log a
-        # warning for every publish past 10 pending, about ten lines per order.
-        client.pending_calls_threshold = 3 * BATCH
+        # A window of publishes is in flight on purpose (paho keeps them in order); aiomqtt
+        # would log a warning for every publish past 10 pending.
+        client.pending_calls_threshold = WINDOW + 10
         return client
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish the log from the durable position on, until asked to close and caught up."""
         position = await self._db.read(lambda conn: events.position(conn, CONSUMER))
         instance = self._db.instance_id
+        loop = asyncio.get_running_loop()
+        last_read = -math.inf
         while True:
+            # At most one batch per `linger_s` (Kafka's linger.ms): the steps of an order come
+            # within milliseconds of each other, so a batch then carries one retained status
+            # for all of them instead of one for each. Events are all published either way.
+            pause = last_read + self._config.linger_s - loop.time()
+            if pause > 0 and not self._closing:
+                await asyncio.sleep(pause)
+            last_read = loop.time()
             self._work.clear()
             batch = await self._db.read(
                 functools.partial(
@@ -147,17 +157,31 @@ class Publisher:
                 await self._work.wait()
                 continue
             messages = messages_for(batch.events, batch.orders)
-            # Issued in order; paho keeps that order on the wire while PUBACKs come back.
-            await asyncio.gather(
-                *(
-                    client.publish(self.topic(m.topic), m.payload, qos=1, retain=m.retain)
-                    for m in messages
-                )
-            )
+            await self._publish_all(client, messages)
             position = batch.events[-1].seq
             await events.move_position(self._db, CONSUMER, position)
             self._metrics.mqtt_published.inc(len(messages))
             self._metrics.outbox_depth.set(batch.head - position)
+
+    async def _publish_all(self, client: aiomqtt.Client, messages: list[Message]) -> None:
+        """Publish in order with up to WINDOW awaiting their PUBACK: pipelined, but not a
+        whole batch at once, because aiomqtt scans its pending calls on every publish (a
+        thousand in flight made each publish cost as much as a whole order's other work)."""
+        window = asyncio.Semaphore(WINDOW)
+
+        async def send(message: Message) -> None:
+            async with window:  # FIFO: publishes are issued in batch order
+                # No per-call timeout (math.inf: no timer per publish): a lost link ends the
+                # whole connection through the watcher, pending publishes included.
+                await client.publish(
+                    self.topic(message.topic),
+                    message.payload,
+                    qos=1,
+                    retain=message.retain,
+                    timeout=math.inf,
+                )
+
+        await asyncio.gather(*(send(m) for m in messages))
 
     async def flush(self, timeout_s: float) -> bool:
         """Publish what the log holds, then `offline`, within `timeout_s`. True if done."""

@@ -96,6 +96,9 @@ class MqttSection(_Section, kw_only=True):
     password: str | None = None
     keepalive_s: Annotated[int, Meta(ge=5, le=3600)] = 30
     reconnect_max_s: PositiveSeconds = 30.0
+    # The publisher reads at most one batch of events per this many seconds, so that an
+    # order's quick succession of changes goes out with one retained status.
+    linger_s: Annotated[float, Meta(ge=0, le=5)] = 0.05
     # Where the in-process broker listens when url = "embedded".
     embedded_listen: str = "127.0.0.1:1883"
     # mqtts:// only: the CA that signed the broker's certificate (default: the system's), and a

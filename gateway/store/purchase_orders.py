@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.domain.model import PO_AWAITING_SUPPLIER, NewEvent, PoStatus
+from gateway.domain.model import PO_AWAITING_SUPPLIER, NewEvent, Order, PoLine, PoStatus
 from gateway.plugin_api.adapters import PurchaseOrderLine, PurchaseOrderRequest
 from gateway.store import events
 from gateway.store.codec import iso, order_decoder, parse_iso, po_lines_decoder
@@ -77,14 +77,16 @@ class MarkCancelConfirmed(msgspec.Struct, frozen=True, tag=True):
 PoOutcome = MarkSent | MarkAccepted | MarkRejected | CountFailedAttempts | MarkCancelConfirmed
 
 
-def _request(row: sqlite3.Row) -> WaitingPo:
-    order = order_decoder.decode(row["doc"])
-    request = PurchaseOrderRequest(
-        po_id=row["po_id"],
+def request_for(
+    order: Order, po_id: str, supplier_id: str, created_at: datetime, lines: Sequence[PoLine]
+) -> PurchaseOrderRequest:
+    """What the supplier's adapter is given for one PO."""
+    return PurchaseOrderRequest(
+        po_id=po_id,
         order_id=order.order_id,
         order_external_id=order.external_id,
-        supplier_id=row["supplier_id"],
-        created_at=parse_iso(row["created_at"]),
+        supplier_id=supplier_id,
+        created_at=created_at,
         order_created_at=order.created_at,
         priority=order.priority.value,
         currency=order.currency,
@@ -93,8 +95,18 @@ def _request(row: sqlite3.Row) -> WaitingPo:
             PurchaseOrderLine(
                 line_id=line.line_id, sku=line.sku, quantity=line.quantity, unit_cost=line.unit_cost
             )
-            for line in po_lines_decoder.decode(row["lines"])
+            for line in lines
         ),
+    )
+
+
+def _request(row: sqlite3.Row) -> WaitingPo:
+    request = request_for(
+        order_decoder.decode(row["doc"]),
+        row["po_id"],
+        row["supplier_id"],
+        parse_iso(row["created_at"]),
+        po_lines_decoder.decode(row["lines"]),
     )
     return WaitingPo(request, row["attempts"], row["adapter_errors"])
 

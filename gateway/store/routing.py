@@ -17,11 +17,18 @@ import msgspec
 
 from gateway.domain.model import CatalogItem, NewEvent, Order, OrderStatus, PoLine, PoStatus
 from gateway.domain.routing import Candidate, Hold, Planner, RoutePlan, SupplierView
+from gateway.plugin_api.adapters import PurchaseOrderRequest
 from gateway.store import events
 from gateway.store.codec import encode, iso, order_decoder, po_id_for
 from gateway.store.db import Database, Tx
+from gateway.store.purchase_orders import request_for
 
 INTERNAL_ERROR = "internal_error"
+
+
+# What the suppliers' actors are handed once routing is committed: the new POs, ready to send,
+# by supplier (so an actor need not read back what was just written).
+NewPurchaseOrders = dict[str, list[PurchaseOrderRequest]]
 
 
 class Routed(msgspec.Struct, frozen=True):
@@ -122,9 +129,11 @@ def _assign(
     order: Order,
     plan: RoutePlan,
     catalog: dict[tuple[str, str], Candidate],
-    at: str,
+    moment: datetime,
+    ready: NewPurchaseOrders,
 ) -> dict[str, list[str]]:
     """Record the plan's POs and reserve their stock (in `catalog` too, for the next order)."""
+    at = iso(moment)
     po_ids: dict[str, list[str]] = {}
     created: list[dict[str, object]] = []
     for index, assignment in enumerate(plan.assignments, start=1):
@@ -150,6 +159,9 @@ def _assign(
             }
         )
         po_ids.setdefault(supplier_id, []).append(po_id)
+        ready.setdefault(supplier_id, []).append(
+            request_for(order, po_id, supplier_id, moment, lines)
+        )
     writes.orders.append((OrderStatus.ROUTED.value, None, None, at, order.order_id))
     writes.events.append(
         NewEvent(
@@ -188,11 +200,11 @@ async def route_orders(
     planner: Planner,
     suppliers: Callable[[], Mapping[str, SupplierView]],
     now: Callable[[], datetime],
-    on_commit: Callable[[dict[str, list[str]]], None],
+    on_commit: Callable[[NewPurchaseOrders], None],
 ) -> list[Routed]:
     """Plan and commit routing for the orders still `received`; others are skipped.
 
-    `on_commit` gets the new po_ids by supplier once they are durable.
+    `on_commit` gets the new POs by supplier once they are durable.
     """
 
     def job(tx: Tx) -> list[Routed]:
@@ -202,7 +214,7 @@ async def route_orders(
         views = suppliers()
         writes = _Writes()
         outcomes: list[Routed] = []
-        by_supplier: dict[str, list[str]] = {}
+        ready: NewPurchaseOrders = {}
         for order in orders:
             try:
                 skus = {line.sku for line in order.lines}
@@ -217,13 +229,11 @@ async def route_orders(
                 _hold(writes, order.order_id, plan.reason, plan.detail, plan.explanation, at)
                 outcomes.append(Routed(order.order_id, OrderStatus.ON_HOLD))
                 continue
-            po_ids = _assign(writes, order, plan, catalog, at)
-            for supplier_id, ids in po_ids.items():
-                by_supplier.setdefault(supplier_id, []).extend(ids)
+            po_ids = _assign(writes, order, plan, catalog, moment, ready)
             outcomes.append(Routed(order.order_id, OrderStatus.ROUTED, po_ids))
         _apply(tx, writes, moment)
-        if by_supplier:
-            tx.after_commit(lambda: on_commit(by_supplier))
+        if ready:
+            tx.after_commit(lambda: on_commit(ready))
         return outcomes
 
     return await db.write(job)

@@ -9,6 +9,8 @@ the demo works, that path works.
 - channel adapter ``simulated_shop`` (`SimulatedShop`): realistic orders into intake;
 - service ``supplier_fleet`` (`SupplierFleet`): several `SupplierSimulator` HTTP servers that
   speak the supplier protocol of CONTRACT §5 and send signed shipment notices back;
+- service ``shopify_shop`` (`ShopifyShopService`): a `ShopifyShop` stand-in (Shopify's webhooks,
+  REST and GraphQL Admin API) whose customers place orders for the ``shopify`` channel.
 - service ``file_supplier`` (`FileSupplier`): a supplier trading CSV files over SFTP, for the
   ``file_exchange`` adapter.
 """
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from dropship_simulator.file_supplier import FileSupplier, FileSupplierSimulator
 from dropship_simulator.shop_channel import SimulatedShop
+from dropship_simulator.shopify_service import ShopifyShopService
+from dropship_simulator.shopify_shop import ShopifyShop
 from dropship_simulator.supplier_server import Scripted, SupplierSimulator
 from dropship_simulator.suppliers_service import SupplierFleet
 from gateway.plugin_api.hookspecs import hookimpl
@@ -33,6 +37,8 @@ __all__ = [
     "FileSupplier",
     "FileSupplierSimulator",
     "Scripted",
+    "ShopifyShop",
+    "ShopifyShopService",
     "SimulatedShop",
     "SupplierFleet",
     "SupplierSimulator",
@@ -44,4 +50,5 @@ __all__ = [
 def dropship_gateway_register_adapters(registry: AdapterRegistry) -> None:
     registry.channel_adapter("simulated_shop", SimulatedShop)
     registry.service("supplier_fleet", SupplierFleet)
+    registry.service("shopify_shop", ShopifyShopService)
     registry.service("file_supplier", FileSupplier)
