@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/dropship-example-feed
 EXAMPLE_FILES := $(shell find $(EXAMPLE) -path '*/build' -prune -o -type f \( -name '*.py' -o -name '*.toml' \) -print)
 
-.PHONY: demo test lint format bench bench-quick bench-kpis bench-adapters clean
+.PHONY: demo test lint format fuzz bench bench-quick bench-kpis bench-adapters bench-hostile clean
 
 $(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/pytest
+
+# The longer schemathesis run over docs/openapi.yaml against a real gateway (issue 6): many more
+# examples than `make test` makes, and a new seed each time (printed; FUZZ_SEED=N repeats a run).
+fuzz: $(STAMP)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
+		$(VENV)/bin/pytest tests/test_fuzz_api.py -s -p no:cacheprovider -o timeout=3600
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
@@ -47,6 +53,10 @@ bench-kpis: $(STAMP)
 
 bench-adapters: $(STAMP)
 	$(PY) -m benchmarks.supplier_adapters
+
+# Does a 4 MB junk batch stall /healthz, single-order intake or the MQTT link? (issue 6)
+bench-hostile: $(STAMP)
+	$(PY) -m benchmarks.hostile_load
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -42,33 +42,52 @@ def leftovers(before: set[asyncio.Task[Any]]) -> list[str]:
     return tasks + [f"thread {name}" for name in store_threads()]
 
 
+class TaskFailures:
+    """Collects what the event loop reports about tasks and futures whose exception nobody
+    retrieved. The loop reports a dead task when it is garbage-collected, under the context key
+    `future` ("Task exception was never retrieved"); a task destroyed while still pending comes
+    under `task`. Other reports (a callback that raised) go on to the previous handler."""
+
+    def __init__(self) -> None:
+        self.lost: list[str] = []
+        self._previous: Any = None
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._previous = loop.get_exception_handler()
+        loop.set_exception_handler(self.handle)
+
+    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_exception_handler(self._previous)
+
+    def handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        source = context.get("task") or context.get("future")
+        if isinstance(source, asyncio.Future):
+            name = source.get_name() if isinstance(source, asyncio.Task) else "a future"
+            self.lost.append(f"{name}: {context.get('message')}: {context.get('exception')!r}")
+        if self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)  # logs it, with its traceback
+
+
 @pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
+async def no_leftovers() -> AsyncIterator[TaskFailures]:
     """Fail a test that leaves tasks running or databases open (their threads), or whose
     background tasks died with an exception nobody looked at: such leaks hide shutdown bugs
-    and crashes. Autouse fixtures are set up first, so this runs after every other teardown."""
+    and crashes. Autouse fixtures are set up first, so this runs after every other teardown.
+    Yields the collector of lost exceptions (tests/test_leak_checks.py proves it catches them)."""
     loop = asyncio.get_running_loop()
     before = set(asyncio.all_tasks())
-    lost: list[str] = []
-    previous_handler = loop.get_exception_handler()
-
-    def collect(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("task"), asyncio.Task):
-            lost.append(f"{context.get('message')}: {context.get('exception')!r}")
-        if previous_handler is not None:
-            previous_handler(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(collect)
+    failures = TaskFailures()
+    failures.install(loop)
     try:
-        yield
+        yield failures
         gc.collect()  # a dead task's exception is reported when the task is collected
         left = leftovers(before)
     finally:
-        loop.set_exception_handler(previous_handler)
+        failures.uninstall(loop)
     assert not left, f"left behind: {left}"
-    assert not lost, f"background tasks failed: {lost}"
+    assert not failures.lost, f"background tasks failed: {failures.lost}"
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ import aiohttp
 import aiomqtt
 import yarl
 
+from gateway.store.db import Database
+
 if TYPE_CHECKING:
     from gateway.app.runtime import Gateway
 
@@ -313,16 +315,18 @@ def feed_of(url: str) -> FeedCollector:
 
 
 async def until_committed(
-    gateway: Gateway,
+    store: Gateway | Database,
     check: Callable[[], Awaitable[T | None]],
     timeout: float,
     what: str,
     last: Callable[[], Any] = lambda: None,
 ) -> T:
-    """Run `check` now and again after every commit of the gateway's store, until it returns
-    something other than None. No polling: a commit is the only thing that changes the answer."""
+    """Run `check` now and again after every commit of the store (a gateway's, or a `Database`
+    a test opened), until it returns something other than None. No polling: a commit is the
+    only thing that changes the answer."""
+    db = store if isinstance(store, Database) else store.db
     changed = asyncio.Event()
-    gateway.db.add_commit_listener(changed.set)
+    db.add_commit_listener(changed.set)
     try:
         async with asyncio.timeout(timeout):
             while True:
@@ -334,7 +338,7 @@ async def until_committed(
     except TimeoutError:
         raise AssertionError(f"{what} did not happen within {timeout}s; last: {last()}") from None
     finally:
-        gateway.db.remove_commit_listener(changed.set)
+        db.remove_commit_listener(changed.set)
 
 
 async def wait_for_http(

@@ -291,3 +291,8 @@ async def test_admin_client_tells_refusals_from_outages(shop: ShopifyShop) -> No
         gone = ShopifyAdmin(session, "http://127.0.0.1:9/admin/api/2024-10", TOKEN, clock)
         with pytest.raises(ShopifyUnavailable, match="ClientConnectorError"):
             await gone.graphql("{ shop { name } }", {}, expected_cost=1)
+        shop.available = False  # an outage: both APIs answer 503
+        with pytest.raises(ShopifyUnavailable, match="503 Service Unavailable"):
+            await admin.graphql("{ shop { name } }", {}, expected_cost=1)
+        with pytest.raises(ShopifyUnavailable, match="503 Service Unavailable"):
+            [_ async for _ in admin.orders_updated_since(datetime.now(UTC))]

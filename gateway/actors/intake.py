@@ -21,8 +21,12 @@ from gateway.store.intake import store_orders
 
 log = structlog.get_logger(__name__)
 
-# Longest stretch of validation between two yields to the event loop.
-VALIDATION_SLICE_S = 0.005
+# Longest stretch of validation between two yields to the event loop, and the pause after
+# each: a real one, not a bare yield, so that the store's writer thread gets the GIL too (a
+# bare yield hands it over only every sys.getswitchinterval(), 5 ms, per step of the writer:
+# a single order waited half a second behind a junk batch). A large batch pays for it in time.
+VALIDATION_SLICE_S = 0.001
+VALIDATION_PAUSE_S = 0.0005
 
 
 class IntakeClosed(RuntimeError):
@@ -68,7 +72,7 @@ class IntakeService:
             # A large batch is validated in slices, yielding between them, so that the loop
             # keeps serving other clients (and the MQTT link) while it is judged.
             if loop.time() - slice_started > VALIDATION_SLICE_S:
-                await asyncio.sleep(0)
+                await asyncio.sleep(VALIDATION_PAUSE_S)
                 slice_started = loop.time()
             try:
                 intake = decode_order(raw)

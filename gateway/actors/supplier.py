@@ -42,6 +42,7 @@ from gateway.actors.bus import (
 )
 from gateway.actors.outcomes import OutcomeRecorder
 from gateway.actors.supplier_health import SupplierHealth
+from gateway.domain.masking import mask_text
 from gateway.infra.clock import Clock
 from gateway.infra.config import SupplierConfig
 from gateway.infra.metrics import Metrics
@@ -417,24 +418,27 @@ class _Worker:
         except _Cancelled:
             return None
         except SupplierRejected as rejection:
-            po_log.warning("po.rejected", reason=rejection.reason, message=rejection.message)
+            message = outside_text(request, rejection.message)
+            po_log.warning("po.rejected", reason=rejection.reason, message=message)
             metrics.labels(self.config.id, "rejected").inc()
-            return MarkRejected(request.po_id, rejection.reason, rejection.message)
+            return MarkRejected(request.po_id, rejection.reason, message)
         except SupplierFailed as failure:
-            po_log.error("po.failed", reason=failure.reason, message=failure.message)
+            message = outside_text(request, failure.message)
+            po_log.error("po.failed", reason=failure.reason, message=message)
             metrics.labels(self.config.id, "failed").inc()
-            return MarkRejected(request.po_id, failure.reason, failure.message, failed=True)
+            return MarkRejected(request.po_id, failure.reason, message, failed=True)
         except AdapterError as error:
-            po_log.error("po.poison", error=str(error), adapter_errors=poison.errors)
+            last = outside_text(request, str(error))
+            po_log.error("po.poison", error=last, adapter_errors=poison.errors)
             metrics.labels(self.config.id, ADAPTER_ERROR).inc()
-            message = f"the adapter failed on this PO {poison.errors} times; last: {error}"
+            message = f"the adapter failed on this PO {poison.errors} times; last: {last}"
             return MarkRejected(request.po_id, ADAPTER_ERROR, message, failed=True)
         except SupplierUnavailable as unavailable:
-            po_log.error("po.gave_up", error=unavailable.message)
+            last = outside_text(request, unavailable.message)
+            po_log.error("po.gave_up", error=last)
             metrics.labels(self.config.id, "gave_up").inc()
             message = (
-                f"no attempt succeeded within {self.config.give_up_after_s:g}s; "
-                f"last error: {unavailable.message}"
+                f"no attempt succeeded within {self.config.give_up_after_s:g}s; last error: {last}"
             )
             return MarkRejected(request.po_id, "gave_up", message, failed=True)
         if isinstance(answer, Submitted):
@@ -447,7 +451,7 @@ class _Worker:
         """Before each backoff: count the failed attempt and keep its error visible on the PO."""
         actor = self.actor
         error = state.outcome.exception() if state.outcome else None
-        message = str(error) if error else "unknown error"
+        message = outside_text(request, str(error)) if error else "unknown error"
         adapter_error = isinstance(error, AdapterError)
         actor._metrics.po_retries.labels(self.config.id).inc()
         if state.attempt_number == 1:  # log once when a PO starts failing, not every retry
@@ -483,3 +487,10 @@ class _Worker:
         actor._log.info("po.cancelled_at_supplier", po_id=po_id)
         await self.recorder.record(MarkCancelConfirmed(po_id))
         actor._cancelling.discard(po_id)
+
+
+def outside_text(request: PurchaseOrderRequest, text: str) -> str:
+    """A supplier's own words (a refusal, an error body) as the gateway keeps, shows, publishes
+    and logs them: masked where they come in, knowing whose order it is, so that the customer's
+    name, street and phone are hidden wherever the supplier quoted them (issue 6)."""
+    return mask_text(text, known=request.ship_to)

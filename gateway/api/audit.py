@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.api.context import context
 from gateway.api.errors import error_response, json_response
+from gateway.api.query import MAX_INT64, bounded_int
 from gateway.store.audit import MAX_PAGE, AuditFilter, read_entries
 
 
@@ -14,18 +15,16 @@ async def get_audit(request: web.Request) -> web.Response:
     problems: list[dict[str, str]] = []
     limit = 50
     if "limit" in params:
-        text = params["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        given = bounded_int(params["limit"], 1, MAX_PAGE)
+        if given is None:
             problems.append({"path": "query.limit", "message": f"expected 1 to {MAX_PAGE}"})
         else:
-            limit = int(text)
+            limit = given
     before = None
     if params.get("cursor"):
-        text = params["cursor"]
-        if not text.isdigit():
+        before = bounded_int(params["cursor"], 1, MAX_INT64)
+        if before is None:
             problems.append({"path": "query.cursor", "message": "expected a next_cursor value"})
-        else:
-            before = int(text)
     if problems:
         return error_response(400, "invalid_query", "the query is not valid", problems)
     query = AuditFilter(actor=params.get("actor") or None, before=before, limit=limit)

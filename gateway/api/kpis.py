@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway.api.context import context
 from gateway.api.errors import error_response, json_response
+from gateway.api.query import bounded_int
 from gateway.domain.fields import AwareDatetime
 from gateway.store.kpis import KpiQuery, compute_kpis
 
@@ -41,7 +42,7 @@ async def get_kpis(request: web.Request) -> web.Response:
     end: datetime | None = now
     start: datetime | None = None
     for name in ("from", "to"):
-        if params.get(name):
+        if name in params:  # present but empty is not a time either
             moment = _moment(params[name], offset, end=name == "to")
             if moment is None:
                 problems.append(
@@ -55,12 +56,12 @@ async def get_kpis(request: web.Request) -> web.Response:
             else:
                 end = moment
     idle_days = settings.idle_sku_days
-    if params.get("idle_days"):
-        text = params["idle_days"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+    if "idle_days" in params:
+        given = bounded_int(params["idle_days"], 1, MAX_DAYS)
+        if given is None:
             problems.append({"path": "query.idle_days", "message": f"expected 1 to {MAX_DAYS}"})
         else:
-            idle_days = int(text)
+            idle_days = given
     if problems:
         return error_response(400, "invalid_query", "the query is not valid", problems)
     assert end is not None

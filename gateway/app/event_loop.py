@@ -10,7 +10,8 @@ from typing import Any
 
 # The store's writer thread gives up the GIL at every SQLite step and must get it back from
 # the event loop's thread; with Python's default 5 ms switch interval a busy loop made it wait
-# up to 5 ms each time, and a group commit of a few hundred statements took tens of ms.
+# up to 5 ms each time, and a group commit of a few hundred statements took tens of ms
+# (and a single order behind a 4 MB junk batch half a second: benchmarks/hostile_load).
 SWITCH_INTERVAL_S = float(os.environ.get("GATEWAY_SWITCH_INTERVAL_S", "0.0005"))
 
 

@@ -8,6 +8,7 @@ than valid input of the same size.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +33,7 @@ from gateway.domain.model import Address, Customer, Order, OrderLine, Payment, P
 from gateway.domain.regions import CN_NAME_BY_CODE, UnknownRegion, region_code
 from gateway.domain.validation import (
     FLOAT_FOR_INT,
+    MAX_PROBLEMS,
     Problem,
     ValidationFailed,
     collect_problems,
@@ -40,6 +42,9 @@ from gateway.domain.validation import (
 )
 
 MAX_BATCH = 1000
+# An order placed before this is a typo or a forgery, and a year before 1000 would also break
+# what sorts and reads times as fixed-width text (GET /orders answered 500 after one).
+CREATED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class IntakeAddress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -169,7 +174,10 @@ def decode_order(raw: bytes | msgspec.Raw) -> IntakeOrder:
     except msgspec.DecodeError as error:
         raise InvalidJson(str(error)) from None
     problems = semantic_problems(
-        [line.line_id for line in order.lines], order.ship_to.country, order.ship_to.province
+        [line.line_id for line in order.lines],
+        order.ship_to.country,
+        order.ship_to.province,
+        order.created_at,
     )
     if problems:
         raise ValidationFailed(problems, external_id=order.external_id)
@@ -224,8 +232,14 @@ def _whole_floats_to_ints(value: Any, depth: int = 0) -> bool:
     return found
 
 
-def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[Problem]:
-    """What types alone cannot say: unique line ids, a known province.
+def semantic_problems(
+    line_ids: list[Any],
+    country: Any,
+    province: Any,
+    created_at: Any = None,
+) -> list[Problem]:
+    """What types alone cannot say: unique line ids, a known province, a believable
+    `created_at`.
 
     Takes plain values so the same rules apply to an order that failed type checks, and the
     caller hears about every problem at once.
@@ -236,6 +250,13 @@ def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[
         if not isinstance(line_id, str):
             continue
         if line_id in seen:
+            if len(problems) == MAX_PROBLEMS:  # as many as the type checks list, at most
+                problems.append(
+                    Problem(
+                        ("lines",), f"more duplicate line_ids; these are the first {MAX_PROBLEMS}"
+                    )
+                )
+                break
             problems.append(
                 Problem(("lines", index, "line_id"), f"duplicate line_id {quote(line_id)}")
             )
@@ -246,6 +267,8 @@ def semantic_problems(line_ids: list[Any], country: Any, province: Any) -> list[
             region_code(country, province)
         except UnknownRegion as error:
             problems.append(Problem(("ship_to", "province"), str(error)))
+    if isinstance(created_at, datetime) and created_at < CREATED_AT_EARLIEST:
+        problems.append(Problem(("created_at",), f"is before {CREATED_AT_EARLIEST.year}"))
     return problems
 
 
@@ -256,10 +279,15 @@ def _semantic_problems_of_raw(value: dict[str, Any]) -> list[Problem]:
         if isinstance(lines, list)
         else []
     )
+    created_at: Any = None
+    with contextlib.suppress(msgspec.ValidationError):  # a bad one is reported by the types
+        created_at = msgspec.convert(value.get("created_at"), AwareDatetime | None)
     ship_to = value.get("ship_to")
     if not isinstance(ship_to, dict):
-        return semantic_problems(line_ids, None, None)
-    return semantic_problems(line_ids, ship_to.get("country", "CN"), ship_to.get("province"))
+        return semantic_problems(line_ids, None, None, created_at)
+    return semantic_problems(
+        line_ids, ship_to.get("country", "CN"), ship_to.get("province"), created_at
+    )
 
 
 def normalise(

@@ -138,6 +138,8 @@ class KitIntake:
         self.open = asyncio.Event()
         self.open.set()
         self.called = asyncio.Event()
+        # The offered order a submitted external id stands for (`ChannelCounterpart.offered_id`).
+        self.offered_id: Callable[[str], str] = lambda external_id: external_id
         self._known: dict[str, str] = {}
         self._changed = changed
 
@@ -176,7 +178,19 @@ class KitIntake:
         return SubmitResult(external_id=order.external_id, order_id=order_id, duplicate=duplicate)
 
     def accepted(self) -> dict[str, str]:
-        return {r.external_id: r.order_id for r in self.results if r.external_id and r.order_id}
+        """The order ids of the accepted orders, by the external id they were offered under."""
+        return {
+            self.offered_id(r.external_id): r.order_id
+            for r in self.results
+            if r.external_id and r.order_id
+        }
+
+    def submitted_as(self, offered: str) -> str:
+        """The external id the channel submitted for the order offered as `offered`."""
+        for result in self.results:
+            if result.external_id and self.offered_id(result.external_id) == offered:
+                return result.external_id
+        return offered
 
 
 def _external_id(raw: bytes) -> str | None:
@@ -253,6 +267,7 @@ class ChannelRun:
         self.clock.changed = self.changed
         self.intake = KitIntake(self.changed)
         self.intake.now = self.clock.monotonic
+        self.intake.offered_id = getattr(self.counterpart, "offered_id", self.intake.offered_id)
         self.early_acks: list[int] = []
         self.updates = KitUpdates(self.changed, self._check_ack)
         self.log = structlog.testing.CapturingLogger()
@@ -316,7 +331,10 @@ class ChannelRun:
         missing = [
             u.seq
             for u in due
-            if not any(w.external_id == u.external_id and w.type == u.type for w in written)
+            if not any(
+                w.external_id == self.intake.offered_id(u.external_id) and w.type == u.type
+                for w in written
+            )
         ]
         if missing:
             self.early_acks.extend(missing)
@@ -600,10 +618,15 @@ async def _write_back(subject: ChannelUnderTest, checked: Rule) -> None:
             type="po.shipped",
             at=run.clock.now(),
             order_id=order_id,
-            external_id="SO-KIT-1",
+            external_id=run.intake.submitted_as("SO-KIT-1"),
             po_id=f"po_{order_id[4:]}-1",
             supplier_id="sup-a",
-            data={"carrier": "SF", "tracking_number": "SF1234567890", "lines": [["SKU-1", 2]]},
+            data={  # as the gateway's po.shipped event has it
+                "carrier": "SF",
+                "tracking_number": "SF1234567890",
+                "complete": True,
+                "lines": [{"sku": "SKU-1", "quantity": 2}],
+            },
         )
         run.updates.push(update)
         situation = "SO-KIT-1 shipped (update po.shipped, SF SF1234567890)"

@@ -58,6 +58,16 @@ class ChannelCounterpart(Protocol):
         """What the channel wrote back. Raise CannotExpress if the source takes no write-back."""
         ...
 
+    # Optional, for a source that numbers its orders itself (a shop gives each order its own id,
+    # which is what the channel submits as `external_id`):
+    #
+    #     def offered_id(self, external_id: str) -> str:
+    #         """The `external_id` of the offered order that the channel submitted as
+    #         `external_id`."""
+    #
+    # Without it the kit expects the channel to submit the offered order's own external id.
+    # `confirmed()` and `written_back()` speak of the offered ids either way.
+
 
 class HttpSource:
     """A `ChannelCounterpart` over HTTP on 127.0.0.1 (see the module's docstring)."""

@@ -18,7 +18,7 @@ import structlog
 from dropship_shopify.admin import ShopifyAdmin, ShopifyRefused, ShopifyUnavailable
 from dropship_shopify.options import ShopifyOptions
 from dropship_shopify.sync import OrderSync, Outcome
-from gateway.plugin_api import ChannelContext
+from gateway.plugin_api import ChannelContext, IntakeBusy
 
 WATERMARK_KEY = "reconcile:updated_at"
 
@@ -38,6 +38,7 @@ class Reconciler:
     async def run(self) -> None:
         """Reconcile at start, then every `reconcile_every_s`, until cancelled."""
         while True:
+            wait = self._options.reconcile_every_s
             try:
                 await self.reconcile_once()
                 if self._away:
@@ -47,7 +48,12 @@ class Reconciler:
                 if not self._away:  # once when it goes, once when it is back
                     self._log.warning("shopify.reconcile_failed", error=str(error))
                     self._away = True
-            await self._ctx.clock.sleep(self._options.reconcile_every_s)
+            except IntakeBusy as busy:
+                # The gateway's store is behind. The watermark did not move, so the same pass
+                # runs again when the gateway says, not a whole period later.
+                self._log.info("shopify.reconcile_deferred", retry_after_s=busy.retry_after_s)
+                wait = busy.retry_after_s
+            await self._ctx.clock.sleep(wait)
 
     async def reconcile_once(self) -> dict[str, int]:
         """One pass; returns how many orders ended how, for the log and for tests."""

@@ -66,13 +66,18 @@ class WriteBack:
         data = update.data
         carrier = str(data.get("carrier", ""))
         number = str(data.get("tracking_number", ""))
-        parcel = [(str(line["sku"]), int(line["quantity"])) for line in data.get("lines", [])]
         log = self._log.bind(
             order_id=update.order_id,
             po_id=update.po_id,
             shopify_order_id=update.external_id,
             tracking_number=number,
         )
+        try:
+            parcel = [(str(line["sku"]), int(line["quantity"])) for line in data["lines"]]
+        except (KeyError, TypeError, ValueError) as error:
+            # Not the shipment event this plugin knows: passed (and said), not retried forever.
+            log.error("shopify.shipment_unreadable", error=repr(error), lines=data.get("lines"))
+            return
         try:
             written = await self._writer.write(
                 update.external_id, carrier, number, parcel, await self._line_items(update)

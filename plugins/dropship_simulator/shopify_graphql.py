@@ -340,7 +340,7 @@ class CostCalculator:
         return max(cost, 1)
 
     def _first(self, node: FieldNode) -> int:
-        for argument in node.arguments:
+        for argument in node.arguments or ():  # graphql-core 3.3: None when there are none
             if argument.name.value in ("first", "last"):
                 value = argument.value
                 if isinstance(value, IntValueNode):

@@ -19,6 +19,7 @@ It follows Shopify's public API, its limits and its error shapes:
   Query cost is charged to a bucket (`extensions.cost.throttleStatus`); a query that does not
   fit is answered `THROTTLED`.
 - Both APIs want `X-Shopify-Access-Token`; a wrong one is `401` as Shopify words it.
+- An outage (`available = False`): both APIs answer `503 Service Unavailable`.
 
 Like `SupplierSimulator`, it is observable (`webhooks`, `deliveries`, `fulfillments`,
 `rest_requests`, `graphql_requests`) and waitable without sleeping (`wait_until`).
@@ -185,6 +186,7 @@ class ShopifyShop:
         self._schema = build_admin_schema(self.state)
 
         self.lose_webhooks = False  # while True, webhooks are made but never sent (lost)
+        self.available = True  # while False, the Admin API is down (503), as in an outage
         self.webhooks: list[Webhook] = []
         self.deliveries: list[DeliveryAttempt] = []
         self.rest_requests: list[ApiRequest] = []
@@ -412,6 +414,8 @@ class ShopifyShop:
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         try:
+            if not self.available:
+                raise web.HTTPServiceUnavailable(reason="Service Unavailable")
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:
             response = web.json_response({"errors": exc.reason}, status=exc.status)
