@@ -18,6 +18,7 @@ import asyncio
 import functools
 import math
 import random
+from typing import Any
 
 import aiomqtt
 import structlog
@@ -75,8 +76,9 @@ class Publisher:
         host, port, tls = broker_address(self._config)
         backoff = 0.5
         while not self._drained.is_set():
+            client = self._client(host, port, tls)
             try:
-                async with self._client(host, port, tls) as client:
+                async with client:
                     backoff = 0.5
                     self._set_connected(True, host, port)
                     await self._serve_connection(client)
@@ -90,6 +92,8 @@ class Publisher:
                 self._set_connected(False, host, port, str(errors.exceptions[0]))
                 if self._closing:
                     self._drained.set()  # nothing more can go out; the log keeps it for later
+            finally:
+                _observe_disconnection(client)
             if not self._drained.is_set() and not self.connected:
                 await self._clock.sleep(random.uniform(backoff / 2, backoff))
                 backoff = min(self._config.reconnect_max_s, backoff * 2)
@@ -114,7 +118,7 @@ class Publisher:
             pass
 
     def _client(self, host: str, port: int, tls: bool) -> aiomqtt.Client:
-        client = aiomqtt.Client(
+        client = _FeedClient(
             hostname=host,
             port=port,
             identifier=self._config.client_id,
@@ -210,3 +214,25 @@ class Publisher:
             log.info("mqtt.connected", broker=f"{host}:{port}")
         else:
             log.warning("mqtt.disconnected", broker=f"{host}:{port}", error=error or None)
+
+
+class _FeedClient(aiomqtt.Client):
+    """aiomqtt's client, without asyncio's "Future exception was never retrieved" per outage.
+
+    aiomqtt keeps an unexpected disconnection as the exception of an internal future. When the
+    broker goes away between its CONNACK and the end of `__aenter__`, aiomqtt replaces that
+    future unread, and when the drop surfaces first as a failed publish nothing reads it either.
+    The publisher reports every drop itself (`mqtt.disconnected`), so the error is marked seen
+    as soon as it is set; whoever awaits the future still gets it.
+    """
+
+    def _on_disconnect(self, *args: Any, **kwargs: Any) -> None:
+        super()._on_disconnect(*args, **kwargs)
+        _observe_disconnection(self)
+
+
+def _observe_disconnection(client: aiomqtt.Client) -> None:
+    """Mark a dropped link's error as seen (see `_FeedClient`)."""
+    disconnected = client._disconnected
+    if disconnected.done() and not disconnected.cancelled():
+        disconnected.exception()
