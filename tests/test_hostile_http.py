@@ -237,19 +237,24 @@ async def test_signed_notices_that_are_malformed_and_mistyped_are_4xx(
 
 async def test_a_non_ascii_signature_is_401(gateway: GatewayProcess) -> None:
     body = b'{"po_id": "po_x", "carrier": "SF", "tracking_number": "SF1"}'
-    for value in ("sha256=é".encode(), "t=1,sha256=签名".encode(), b"\xff\xfe\xfd"):
-        answer = await exchange(
-            gateway.url,
-            request_bytes(
-                "POST",
-                shipments("sup-a"),
-                body,
-                {"Content-Type": "application/json"},
-                raw_headers=b"X-Signature: " + value + b"\r\n",
-            ),
-        )
-        assert answer.status == 401, answer
-        assert answer.error_code == "bad_signature"
+    # Each way a signature is checked: timestamped, legacy (body-only), and no secret at all.
+    for supplier, code in (
+        ("sup-a", "bad_signature"),
+        ("sup-legacy", "bad_signature"),
+        ("sup-closed", "unsigned_notices_refused"),
+    ):
+        for value in ("sha256=é".encode(), "t=1,sha256=签名".encode(), b"\xff\xfe\xfd"):
+            answer = await exchange(
+                gateway.url,
+                request_bytes(
+                    "POST",
+                    shipments(supplier),
+                    body,
+                    {"Content-Type": "application/json"},
+                    raw_headers=b"X-Signature: " + value + b"\r\n",
+                ),
+            )
+            assert (answer.status, answer.error_code) == (401, code), (supplier, value, answer)
 
 
 async def test_a_body_that_is_not_what_its_content_encoding_says_is_4xx(
@@ -511,10 +516,13 @@ async def test_a_supplier_without_a_secret_takes_no_notice_unless_its_config_say
     _, po_id = await placed_po(http, gateway, "sup-open", "SO-OPEN")
     status, answer = await call(http, gateway, "POST", shipments("sup-open"), notice(po_id))
     assert status == 201, answer
+    events = [e.get("event") for e in gateway.log_events()]
     warned = [
         e for e in gateway.log_events() if e.get("event") == "shipments.unsigned_notices_allowed"
     ]
     assert [(e["level"], e["supplier_id"]) for e in warned] == [("warning", "sup-open")]
+    # At start: before the gateway says it has started, not on the first notice.
+    assert events.index("shipments.unsigned_notices_allowed") < events.index("gateway.started")
 
 
 async def test_carrier_codes_are_one_carrier_whatever_their_spelling(
@@ -627,6 +635,12 @@ async def test_metric_labels_come_from_the_config_not_from_requests(
     )
     assert status == 202, answer
     assert len(answer["accepted"]) == 201, answer
+    # Suppliers likewise: a notice for one the config does not know counts under no label.
+    body = notice("po_x")
+    status, answer = await call(
+        http, gateway, "POST", shipments("made-up-supplier"), body, signed(SECRET, body)
+    )
+    assert (status, error_code(answer)) == (404, "not_found"), answer
     async with http.get(gateway.url + "/metrics") as response:
         text = await response.text()
     channels = set(re.findall(r'dropship_orders_received_total\{channel="([^"]*)"', text))

@@ -482,8 +482,11 @@ class _Worker:
                         functools.partial(self.adapter.cancel_purchase_order, po_id),
                     )
         except (SupplierRejected, SupplierFailed) as refusal:
-            # The supplier will not cancel (it shipped already, say): visible, and final.
-            actor._log.warning("po.cancel_refused", po_id=po_id, error=str(refusal))
+            # The supplier will not cancel (it shipped already, say): visible, and final. Its
+            # words may quote the customer, masked knowing who that is (issue 6).
+            ship_to = await po_store.ship_to_of(actor._db, po_id)
+            error = mask_text(str(refusal), known=ship_to)
+            actor._log.warning("po.cancel_refused", po_id=po_id, error=error)
         actor._log.info("po.cancelled_at_supplier", po_id=po_id)
         await self.recorder.record(MarkCancelConfirmed(po_id))
         actor._cancelling.discard(po_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.domain.model import PO_AWAITING_SUPPLIER, NewEvent, Order, PoLine, PoStatus
+from gateway.domain.model import PO_AWAITING_SUPPLIER, Address, NewEvent, Order, PoLine, PoStatus
 from gateway.plugin_api.adapters import PurchaseOrderLine, PurchaseOrderRequest
 from gateway.store import events
 from gateway.store.codec import iso, order_decoder, parse_iso, po_lines_decoder
@@ -148,6 +148,21 @@ async def load_requests(db: Database, po_ids: Sequence[str]) -> list[WaitingPo]:
         return [_request(r) for r in rows]
 
     return await db.read(read)
+
+
+def ship_to_in(conn: sqlite3.Connection | Tx, po_id: str) -> Address | None:
+    """Where the order of this PO goes (whatever the PO's status): the person a supplier's words
+    about it may quote, for masking them."""
+    row = conn.execute(
+        "SELECT o.doc FROM purchase_orders po JOIN orders o ON o.order_id = po.order_id"
+        " WHERE po.po_id = ?",
+        (po_id,),
+    ).fetchone()
+    return None if row is None else order_decoder.decode(row[0]).ship_to
+
+
+async def ship_to_of(db: Database, po_id: str) -> Address | None:
+    return await db.read(lambda conn: ship_to_in(conn, po_id))
 
 
 async def cancellations_requested(db: Database, supplier_id: str, limit: int = 500) -> list[str]:

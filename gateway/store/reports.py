@@ -9,6 +9,7 @@ from datetime import datetime
 
 import msgspec
 
+from gateway.domain.masking import mask_text
 from gateway.domain.model import NewEvent, ShipmentLine, alert_event
 from gateway.domain.validation import ValidationFailed
 from gateway.plugin_api.adapters import (
@@ -20,7 +21,7 @@ from gateway.plugin_api.adapters import (
 )
 from gateway.store import events
 from gateway.store.db import Database, Tx
-from gateway.store.purchase_orders import MarkAccepted, MarkRejected, apply_outcomes
+from gateway.store.purchase_orders import MarkAccepted, MarkRejected, apply_outcomes, ship_to_in
 from gateway.store.shipments import ShipmentConflict, UnknownPurchaseOrder, apply_shipment
 
 
@@ -37,6 +38,8 @@ def _apply(tx: Tx, supplier_id: str, report: SupplierReport, now: datetime) -> b
             return apply_outcomes(tx, [MarkAccepted(po_id, ref)], now)[0]
         case PoRefused(po_id=po_id, reason=reason, message=message):
             _check_owner(tx, supplier_id, po_id)
+            # The supplier's own words may quote the customer: masked knowing who (issue 6).
+            message = mask_text(message, known=ship_to_in(tx, po_id))
             return apply_outcomes(tx, [MarkRejected(po_id, reason, message)], now)[0]
         case PoShipment():
             lines = tuple(ShipmentLine(sku=sku, quantity=qty) for sku, qty in report.lines)
