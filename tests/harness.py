@@ -289,9 +289,19 @@ class FeedCollector:
 IN_PROCESS: dict[str, Gateway] = {}
 
 
-def in_process(url: str) -> Gateway:
+def running_here(url: str) -> Gateway | None:
+    """The gateway of this test's process at `url`, if one is running there. A stopped one is
+    forgotten: its port may since have gone to a gateway process of a later test."""
     gateway = IN_PROCESS.get(url)
-    if gateway is None or not gateway.db.is_open:
+    if gateway is not None and not gateway.db.is_open:
+        del IN_PROCESS[url]
+        return None
+    return gateway
+
+
+def in_process(url: str) -> Gateway:
+    gateway = running_here(url)
+    if gateway is None:
         raise LookupError(
             f"{url} is not a gateway running in this test's process: wait on its MQTT feed "
             "(FeedCollector, order_reaching) or on the log of the process"
@@ -359,8 +369,8 @@ async def wait_for_http(
         return answers[0] if predicate(answers[0]) else None
 
     base = url.split("/api/", 1)[0].split("/readyz", 1)[0]
-    if base in IN_PROCESS:
-        return await until_committed(in_process(base), check, timeout, what, lambda: answers[0])
+    if (gateway := running_here(base)) is not None:
+        return await until_committed(gateway, check, timeout, what, lambda: answers[0])
     async with feed_of(base) as feed:
         while True:
             seen = len(feed.messages)  # before the check: a message during it is not missed
@@ -386,7 +396,7 @@ async def order_reaching(
     wanted = (statuses,) if isinstance(statuses, str) else statuses
     what = f"order {order_id} {' or '.join(wanted)}"
     url = f"{base_url}/api/v1/orders/{order_id}"
-    if base_url in IN_PROCESS:
+    if running_here(base_url) is not None:
         view: dict[str, Any] = await wait_for_http(
             session, url, lambda o: o["status"] in wanted, timeout, what
         )
