@@ -429,6 +429,11 @@ async def test_a_session_lost_between_save_and_submit_and_a_call_limit_in_write_
     assert erp.logins == 2
     [purchase_order] = erp.bills("PUR_PurchaseOrder")
     assert (purchase_order.number, purchase_order.status) == (written["bill_no"], "C")
+    [entry] = purchase_order.entries
+    assert [
+        (link["fpoorderentry_link_fsbillid"], link["fpoorderentry_link_fsid"])
+        for link in entry["links"]
+    ] == [(order.fid, order.entries[0]["fentryid"])]  # linked to the sales order's entry
 
     erp.limit_next(3)
     assert (await sim.ship(po_id, "SF", "SF4001")).status == 201
