@@ -27,22 +27,23 @@ import msgspec
 import structlog
 import structlog.testing
 
-from gateway.domain.intake import InvalidJson, decode_order
+from gateway.domain.intake import InvalidJson, decode_order, normalise
+from gateway.domain.model import Order
 from gateway.domain.validation import ValidationFailed
 from gateway.plugin_api.adapters import (
     ChannelAdapterFactory,
     ChannelContext,
-    ChannelOrder,
     IntakeBusy,
-    OrderNotFound,
     OrderUpdate,
     SubmitResult,
 )
 from gateway.testing.answers import CannotExpress
+from gateway.testing.orders import KitOrders
 from gateway.testing.rules import CHANNEL_RULES, Rule, rule
 from gateway.testing.running import ContractBroken, NotApplicable, run_in_own_loop
 from gateway.testing.source import ChannelCounterpart
 from gateway.testing.state import MemoryState
+from gateway.testing.waits import KitWaits
 
 
 def sample_order(external_id: str, quantity: int = 2) -> dict[str, Any]:
@@ -89,11 +90,13 @@ class ChannelUnderTest:
 class KitClock:
     """A clock that moves only when the kit ticks it; tells the kit when someone sleeps on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, waits: KitWaits) -> None:
         self._start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
         self._elapsed = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._counter = itertools.count()
+        self._tasks: dict[asyncio.Future[None], asyncio.Task[object] | None] = {}
+        self._waits = waits
         self.changed = asyncio.Event()
 
     def monotonic(self) -> float:
@@ -107,7 +110,12 @@ class KitClock:
         entry = (self._elapsed + max(0.0, seconds), next(self._counter), future)
         heapq.heappush(self._sleepers, entry)
         self.changed.set()
-        await future
+        with self._waits.waiting() as task:
+            self._tasks[future] = task
+            try:
+                await future
+            finally:
+                self._tasks.pop(future, None)
 
     def sleeping(self) -> bool:
         return any(not f.done() for _, _, f in self._sleepers)
@@ -122,12 +130,13 @@ class KitClock:
             _, _, future = heapq.heappop(self._sleepers)
             if not future.done():
                 future.set_result(None)
+                self._waits.woken(self._tasks.get(future))
 
 
 class KitIntake:
     """`ctx.submit`: validates each order as the gateway's intake does; remembers everything."""
 
-    def __init__(self, changed: asyncio.Event) -> None:
+    def __init__(self, changed: asyncio.Event, waits: KitWaits) -> None:
         self.results: list[SubmitResult] = []
         self.misuse: list[str] = []
         self.calls = 0
@@ -140,7 +149,9 @@ class KitIntake:
         self.called = asyncio.Event()
         # The offered order a submitted external id stands for (`ChannelCounterpart.offered_id`).
         self.offered_id: Callable[[str], str] = lambda external_id: external_id
+        self._waits = waits
         self._known: dict[str, str] = {}
+        self.orders: dict[str, Order] = {}  # by order id, as the gateway stored them
         self._changed = changed
 
     async def submit(self, raw_orders: list[bytes]) -> list[SubmitResult]:
@@ -159,7 +170,9 @@ class KitIntake:
         if self.busy_for:
             self.busy_at.append(self.now())
             raise IntakeBusy(self.busy_for.pop(0))
-        await self.open.wait()
+        if not self.open.is_set():
+            with self._waits.waiting():
+                await self.open.wait()
         results = [self._one(bytes(raw)) for raw in raw_orders]
         self.results.extend(results)
         self._changed.set()
@@ -175,6 +188,8 @@ class KitIntake:
             return SubmitResult(external_id=None, problems=(("$", f"not valid JSON: {error}"),))
         duplicate = order.external_id in self._known
         order_id = self._known.setdefault(order.external_id, f"ord_kit{len(self._known):09d}")
+        if not duplicate:
+            self.orders[order_id] = normalise(order, order_id=order_id)
         return SubmitResult(external_id=order.external_id, order_id=order_id, duplicate=duplicate)
 
     def accepted(self) -> dict[str, str]:
@@ -205,7 +220,9 @@ def _external_id(raw: bytes) -> str | None:
 class KitUpdates:
     """`ctx.updates`: the write-back feed, filled by the kit."""
 
-    def __init__(self, changed: asyncio.Event, on_ack: Callable[[int], None]) -> None:
+    def __init__(
+        self, changed: asyncio.Event, on_ack: Callable[[int], None], waits: KitWaits
+    ) -> None:
         self.updates: list[OrderUpdate] = []
         self.position = 0
         self.reads = 0
@@ -213,10 +230,13 @@ class KitUpdates:
         self._more = asyncio.Event()
         self._changed = changed
         self._on_ack = on_ack
+        self._waits = waits
+        self._reader: asyncio.Task[object] | None = None
 
     def push(self, update: OrderUpdate) -> None:
         self.updates.append(update)
         self._more.set()
+        self._waits.woken(self._reader)  # it has an update to write back now
 
     async def next_batch(self, limit: int = 100) -> list[OrderUpdate]:
         self.reads += 1
@@ -226,29 +246,14 @@ class KitUpdates:
             if waiting:
                 return waiting
             self._more.clear()
-            await self._more.wait()
+            with self._waits.waiting() as self._reader:
+                await self._more.wait()
 
     async def ack(self, through_seq: int) -> None:
         self._on_ack(through_seq)
         self.acks.append(through_seq)
         self.position = max(self.position, through_seq)
         self._changed.set()
-
-
-class KitOrders:
-    """`ctx.orders`: the kit's orders are not looked up; every action is on an unknown order."""
-
-    async def get(self, order_id: str) -> ChannelOrder | None:
-        return None
-
-    async def find(self, external_id: str) -> ChannelOrder | None:
-        return None
-
-    async def cancel(self, order_id: str, reason: str) -> ChannelOrder:
-        raise OrderNotFound(order_id)
-
-    async def set_payment(self, order_id: str, status: str) -> ChannelOrder:
-        raise OrderNotFound(order_id)
 
 
 # -- one check's channel -------------------------------------------------------------------------
@@ -263,13 +268,14 @@ class ChannelRun:
         self.rule = checked
         self.counterpart = subject.counterpart
         self.changed = asyncio.Event()
-        self.clock = KitClock()
+        self.waits = KitWaits(self.changed)
+        self.clock = KitClock(self.waits)
         self.clock.changed = self.changed
-        self.intake = KitIntake(self.changed)
+        self.intake = KitIntake(self.changed, self.waits)
         self.intake.now = self.clock.monotonic
         self.intake.offered_id = getattr(self.counterpart, "offered_id", self.intake.offered_id)
         self.early_acks: list[int] = []
-        self.updates = KitUpdates(self.changed, self._check_ack)
+        self.updates = KitUpdates(self.changed, self._check_ack, self.waits)
         self.log = structlog.testing.CapturingLogger()
         self.task: asyncio.Task[None] | None = None
 
@@ -290,7 +296,7 @@ class ChannelRun:
             ),
             state=MemoryState(),
             updates=self.updates,
-            orders=KitOrders(),
+            orders=KitOrders(self.intake.orders, lambda: self.updates.updates),
         )
         try:
             instance = self.subject.factory()
@@ -340,10 +346,11 @@ class ChannelRun:
             self.early_acks.extend(missing)
 
     async def settle(self, done: Callable[[], bool] = lambda: False) -> None:
-        """Wait until the channel sleeps on the clock, ends, or `done()` (bounded: `slack_s`)."""
+        """Wait until the channel is idle (each of its tasks waits on the kit: `KitWaits`) with
+        someone asleep on the clock, ends, or `done()` (bounded: `slack_s`)."""
         assert self.task is not None
         deadline = asyncio.get_running_loop().time() + self.subject.slack_s
-        while not (self.clock.sleeping() or self.task.done() or done()):
+        while not ((self.waits.idle() and self.clock.sleeping()) or self.task.done() or done()):
             self.changed.clear()
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
@@ -622,6 +629,7 @@ async def _write_back(subject: ChannelUnderTest, checked: Rule) -> None:
             po_id=f"po_{order_id[4:]}-1",
             supplier_id="sup-a",
             data={  # as the gateway's po.shipped event has it
+                "shipment_id": "shp_kit000000001",
                 "carrier": "SF",
                 "tracking_number": "SF1234567890",
                 "complete": True,

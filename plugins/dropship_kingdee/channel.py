@@ -16,7 +16,7 @@ from dropship_kingdee.options import KingdeeOptions, parse_options
 from dropship_kingdee.outage import Outage
 from dropship_kingdee.state import MemoryState
 from dropship_kingdee.writeback import WriteBack
-from gateway.plugin_api import ChannelContext
+from gateway.plugin_api import ChannelContext, IntakeBusy
 
 
 class KingdeeChannel:
@@ -50,4 +50,9 @@ class KingdeeChannel:
                 delay = options.poll_interval_s
             except KingdeeError as error:
                 delay = outage.failed(error)
+            except IntakeBusy as busy:
+                # The gateway's store is behind. The watermark did not move past the orders
+                # it refused, so they are read and submitted again when it says.
+                ctx.log.info("kingdee.intake_deferred", retry_after_s=busy.retry_after_s)
+                delay = busy.retry_after_s
             await ctx.clock.sleep(delay)

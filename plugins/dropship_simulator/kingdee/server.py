@@ -97,6 +97,9 @@ class KingdeeSimulator:
         self.down = False
         self.calls: collections.Counter[str] = collections.Counter()
         self.rows_served = 0
+        # The latest ExecuteBillQuery/BillQuery requests answered (their `data`), for tests that
+        # check what a client asked for; bounded, as the demo's server runs for hours.
+        self.queries: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.logins = 0
         self.refused_for_limit = 0
         self._recent_calls: collections.deque[float] = collections.deque()
@@ -415,6 +418,7 @@ class KingdeeSimulator:
         start = int(data.get("StartRow") or 0)
         limit = int(data.get("Limit") or 0)
         limit = MAX_QUERY_ROWS if limit <= 0 else min(limit, MAX_QUERY_ROWS)
+        self.queries.append(dict(data))
         return keys, rows[start : start + limit]
 
     def execute_bill_query(self, _: str | None, data: dict[str, Any]) -> Any:
