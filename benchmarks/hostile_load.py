@@ -142,6 +142,21 @@ async def measure(url: str, junk: bytes | None, rounds: int, quiet_s: float) -> 
     return {"probers": probers, "durations": durations, "sizes": sizes}
 
 
+async def time_valid_batch(url: str, body: bytes) -> float:
+    """Seconds to answer one batch of 1,000 valid orders: what judging costs when nothing is
+    wrong, to set the junk batch's time beside (issue 6: invalid input not much slower)."""
+    async with aiohttp.ClientSession() as http:
+        started = time.perf_counter()
+        async with http.post(
+            f"{url}/api/v1/orders", data=body, headers={"Content-Type": "application/json"}
+        ) as response:
+            answer = await response.read()
+        elapsed = time.perf_counter() - started
+    if response.status != 202 or answer.count(b'"order_id":') != 1000:
+        raise SystemExit(f"valid batch: HTTP {response.status}, not 1000 accepted")
+    return elapsed
+
+
 class Output:
     """Every line a child process prints, read on a thread so that it never blocks writing."""
 
@@ -217,6 +232,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="junk batches, one after another")
     args = parser.parse_args()
     junk = json.dumps({"orders": [junk_order(i) for i in range(1000)]}).encode()
+    valid = json.dumps({"orders": [valid_order(f"V-{i}") for i in range(1000)]}).encode()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         broker, broker_port = start_broker(workdir)
@@ -224,6 +240,7 @@ def main() -> None:
         try:
             quiet = asyncio.run(measure(url, None, 0, quiet_s=3))
             loaded = asyncio.run(measure(url, junk, args.rounds, quiet_s=0))
+            valid_s = asyncio.run(time_valid_batch(url, valid))
         finally:
             gateway.terminate()
             gateway.wait(30)
@@ -239,6 +256,12 @@ def main() -> None:
     print("  junk batch answered in " + ", ".join(f"{d:.2f} s" for d in loaded["durations"]))
     print("  its answer: " + ", ".join(f"{n / 1e6:.1f} MB" for n in loaded["sizes"]))
     print(f"  MQTT link dropped {drops} time(s)")
+    # Both batches hold 1,000 orders: seconds per batch are milliseconds per order.
+    junk_ms = min(loaded["durations"]) if loaded["durations"] else 0.0
+    print(
+        f"  per order: junk {junk_ms:.2f} ms ({len(junk) / 1e6:.1f} KB each, all rejected),"
+        f" valid {valid_s:.2f} ms ({len(valid) / 1e6:.1f} KB each, accepted and stored)"
+    )
 
 
 if __name__ == "__main__":

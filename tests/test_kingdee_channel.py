@@ -121,6 +121,17 @@ def event(name: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
 
 
+def assert_channel_never_crashed(gateway: GatewayProcess) -> None:
+    """Survived means handled inside the channel: a crash would be restarted by the supervisor
+    and the orders would still come, so the log is what tells the two apart."""
+    crashes = [
+        e
+        for e in gateway.log_events()
+        if e.get("event") == "actor.crashed" and e.get("actor") == f"channel:{CHANNEL}"
+    ]
+    assert crashes == [], crashes
+
+
 async def test_approved_sales_orders_reach_the_right_suppliers(
     tmp_path: Path,
     broker: Mosquitto,
@@ -217,6 +228,7 @@ async def test_bad_erp_data_is_rejected_or_held_with_the_bill_number_never_a_cra
     assert [o.po.order_external_id for o in suppliers["sup-zj"].orders.values()] == [good.number]
     assert gateway.running()
     assert set(await channel_orders(http, gateway.url)) == {unknown_sku.number, good.number}
+    assert_channel_never_crashed(gateway)
 
 
 def taken(bill_no: str) -> Callable[[dict[str, Any]], bool]:
@@ -268,6 +280,7 @@ async def test_session_loss_call_limits_and_an_erp_outage_are_survived(
     orders = await channel_orders(http, gateway.url)
     assert set(orders) == {*first, after_expiry, after_limit, during_outage}
     assert sum(1 for e in gateway.log_events() if e.get("event") == "kingdee.unavailable") == 1
+    assert_channel_never_crashed(gateway)
 
 
 async def test_ten_thousand_sales_orders_are_taken_in_exactly_once_across_kill_9(
@@ -374,6 +387,65 @@ async def test_purchase_orders_and_outbound_bills_with_tracking_come_back_linked
     assert all(
         erp.ledger.remaining(so, entry) == 0 for so in (zhejiang, guangdong) for entry in so.entries
     )
+    assert_channel_never_crashed(gateway)
+
+
+async def test_a_session_lost_between_save_and_submit_and_a_call_limit_in_write_back(
+    tmp_path: Path,
+    broker: Mosquitto,
+    erp: KingdeeSimulator,
+    suppliers: dict[str, SupplierSimulator],
+    write_config: WriteConfig,
+    gateway_process: Callable[[Path], GatewayProcess],
+) -> None:
+    """Mid-document: the session ends right after the purchase order is saved, so its Submit
+    is the call that finds the session lost; then a call limit while the outbound bill is
+    written. Intake polls once an hour here, so nothing else touches the session."""
+    order = erp.create_sales_order(
+        customer="CUST-01", lines=[("TEA-001", 2, 19.9)], fields=RECEIVER
+    )
+    settings = config(
+        tmp_path,
+        broker,
+        erp,
+        suppliers,
+        auth="app_secret",
+        poll_interval_s=3600,
+        purchase_order={"suppliers": {"sup-zj": "VEN-A"}},
+    )
+    for supplier in settings["suppliers"]:
+        supplier["webhook_secret"] = f"secret-{supplier['id']}"
+    erp.expire_sessions_after("Save", "PUR_PurchaseOrder")
+    gateway = gateway_process(write_config(settings))
+    await gateway.start()
+    sim = suppliers["sup-zj"]
+    sim.gateway_url, sim.webhook_secret = gateway.url, "secret-sup-zj"
+    await sim.wait_for_orders(1, timeout=30)
+    [po_id] = sim.orders
+
+    lost = await log_line(gateway, event("kingdee.session_lost"))
+    assert lost["service"] == "DynamicFormService.Submit"
+    written = await log_line(gateway, event("kingdee.purchase_order_written", po_id=po_id))
+    assert erp.logins == 2
+    [purchase_order] = erp.bills("PUR_PurchaseOrder")
+    assert (purchase_order.number, purchase_order.status) == (written["bill_no"], "C")
+    [entry] = purchase_order.entries
+    assert [
+        (link["fpoorderentry_link_fsbillid"], link["fpoorderentry_link_fsid"])
+        for link in entry["links"]
+    ] == [(order.fid, order.entries[0]["fentryid"])]  # linked to the sales order's entry
+
+    erp.limit_next(3)
+    assert (await sim.ship(po_id, "SF", "SF4001")).status == 201
+    await log_line(gateway, event("kingdee.call_limited"))
+    await log_line(gateway, event("kingdee.outstock_written", po_id=po_id))
+    assert erp.refused_for_limit == 3
+    [outbound] = erp.audited("SAL_OUTSTOCK")
+    assert outbound.header["fcarriageno"] == "SF4001"
+    assert {e["fsrcbillno"] for e in outbound.entries} == {order.number}
+    assert len(erp.bills("PUR_PurchaseOrder")) == 1
+    assert not any(e.get("event") == "kingdee.writeback_refused" for e in gateway.log_events())
+    assert_channel_never_crashed(gateway)
 
 
 async def test_write_back_waits_out_outages_and_restarts_without_a_second_bill(

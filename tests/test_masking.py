@@ -150,6 +150,42 @@ def log_output() -> Iterator[io.StringIO]:
         root.setLevel(saved_level)
 
 
+@pytest.fixture
+def console_output() -> Iterator[io.StringIO]:
+    """The same, in the console format (what a terminal, or `log.format = "console"`, gets)."""
+    saved_structlog = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="console", stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.configure(**saved_structlog)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_unicode_line_separators_cannot_start_a_forged_log_line(
+    fmt: str, request: pytest.FixtureRequest
+) -> None:
+    """U+2028, U+2029 and U+0085 end a line for many readers (splitlines, log shippers): a
+    client's text carrying them must stay on its one line in either format (issue 6)."""
+    stream: io.StringIO = request.getfixturevalue(
+        "log_output" if fmt == "json" else "console_output"
+    )
+    forged = 'SO-1\u2028{"event": "admin.login"}\u2029x\u0085y'
+    structlog.get_logger("test").info(f"order {forged}", external_id=forged, notes=[forged])
+
+    text = stream.getvalue()
+    assert len(text.splitlines()) == 1, text
+    for raw in ("\u2028", "\u2029", "\u0085"):
+        assert raw not in text
+    if fmt == "json":
+        assert json.loads(text)["external_id"] == forged  # the escape decodes to the same
+
+
 def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 

@@ -105,6 +105,7 @@ class KingdeeSimulator:
         self._recent_calls: collections.deque[float] = collections.deque()
         self._limit_next = 0
         self._down_after: tuple[str, str] | None = None
+        self._expire_after: tuple[str, str] | None = None
         self._last_stamp: datetime | None = None
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
@@ -205,6 +206,11 @@ class KingdeeSimulator:
         """Answer the next `method` call on `form_id` (e.g. a Save of PUR_PurchaseOrder), then go
         down: the caller has made a bill and cannot finish what follows (Submit, Audit)."""
         self._down_after = (method, form_id.lower())
+
+    def expire_sessions_after(self, method: str, form_id: str) -> None:
+        """Answer the next `method` call on `form_id`, then end every session (an IIS recycle
+        between a Save and the Submit that should follow it)."""
+        self._expire_after = (method, form_id.lower())
 
     def limit_next(self, n: int) -> None:
         """The next `n` calls are refused with MsgCode 14, whatever the configured limit."""
@@ -374,6 +380,9 @@ class KingdeeSimulator:
             answer = handler(self, form_id, data)
             if self._down_after == (method, (form_id or "").lower()):
                 self._down_after, self.down = None, True
+            if self._expire_after == (method, (form_id or "").lower()):
+                self._expire_after = None
+                self.expire_sessions()
             return answer
         except BillError as error:
             return fail(error.message, error.field_name, error.msg_code)
