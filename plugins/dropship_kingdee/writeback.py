@@ -80,8 +80,9 @@ class WriteBack:
                         outage.succeeded()
                         break
                     except KingdeeError as error:
-                        # Unreachable, a call limit, or a lookup K3Cloud refuses (a field key in
-                        # the config it does not know): the same update is tried again later.
+                        # Unreachable or a call limit: the same update is tried again later.
+                        # (K3Cloud refusing a document, or the lookup before it, is recorded
+                        # by `_document` and not retried.)
                         await self._ctx.clock.sleep(outage.failed(error))
             if batch:
                 await self._updates.ack(batch[-1].seq)
@@ -94,10 +95,17 @@ class WriteBack:
         ):
             return
         order = await self._orders.get(update.order_id)
-        if order is None:
-            return
-        po = next((p for p in order.purchase_orders if p.po_id == update.po_id), None)
-        if po is None:
+        po = None
+        if order is not None:
+            po = next((p for p in order.purchase_orders if p.po_id == update.po_id), None)
+        if order is None or po is None:
+            # The gateway always knows the orders it announces; say so if it ever did not.
+            self._log.warning(
+                "kingdee.writeback_skipped",
+                order_id=update.order_id,
+                po_id=update.po_id,
+                reason="order unknown" if order is None else "purchase order unknown",
+            )
             return
         if self._options.purchase_order.enabled:
             await self._document(order, po.po_id, self._purchase_order(order, po))
