@@ -17,7 +17,7 @@ import structlog
 from gateway.app import plugin_scaffold, supplier_probe
 from gateway.app.backup_cmd import add_parser as backup_command
 from gateway.app.backup_cmd import cmd_backup
-from gateway.app.event_loop import run_async
+from gateway.app.event_loop import run_async, settle_heap
 from gateway.app.plugins import PluginSet, load_configured_plugins, load_plugins
 from gateway.app.preview_cmd import add_parser as preview_commands
 from gateway.app.preview_cmd import cmd_preview
@@ -231,6 +231,7 @@ async def serve(config: Config, plugins: PluginSet) -> int:
     except InsecureConfig as error:
         log.error("gateway.refused", error=str(error))
         return EXIT_INVALID
+    settle_heap()
     try:
         await stop.wait()
     finally:
