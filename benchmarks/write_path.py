@@ -261,7 +261,7 @@ async def _route_group(
                 writes, order.order_id, plan.reason, plan.detail, plan.explanation, at
             )
         else:
-            store_routing._assign(writes, order, plan, catalog, at)
+            store_routing._assign(writes, order, plan, catalog, moment, ready={})
     recorder = _Recorder()
     store_routing._apply(recorder, writes, moment)  # type: ignore[arg-type]
     for sql, params in recorder.calls:
