@@ -11,9 +11,10 @@ from email.utils import format_datetime
 import pytest
 from aiohttp import web
 
-from dropship_http_json.adapter import HttpJsonSupplier, retry_after_seconds
+from dropship_http_json.adapter import HttpJsonSupplier
 from dropship_simulator.supplier_server import SupplierSimulator
 from gateway.domain.model import Address
+from gateway.plugin_api import retry_after_seconds
 from gateway.plugin_api.adapters import (
     Accepted,
     PurchaseOrderLine,

@@ -48,6 +48,7 @@ from gateway.plugin_api.adapters import (
     SupplierUnavailable,
 )
 from gateway.plugin_api.hookspecs import hookimpl
+from gateway.plugin_api.http import retry_after_seconds
 from gateway.plugin_api.registry import AdapterRegistry, OptionProblem, OptionsCheck, PluginInfo
 
 __all__ = [
@@ -101,4 +102,5 @@ __all__ = [
     "SupplierReport",
     "SupplierUnavailable",
     "hookimpl",
+    "retry_after_seconds",
 ]

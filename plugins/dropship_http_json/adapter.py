@@ -7,8 +7,7 @@ answers, and sorts those answers into accepted, rejected, failed or try-again-la
 
 from __future__ import annotations
 
-import email.utils
-from datetime import UTC, datetime
+from datetime import datetime
 
 import aiohttp
 import msgspec
@@ -24,6 +23,7 @@ from gateway.plugin_api.adapters import (
     SupplierRejected,
     SupplierUnavailable,
 )
+from gateway.plugin_api.http import retry_after_seconds
 
 USER_AGENT = "dropship-gateway (http_json adapter)"
 _RETRYABLE = {408, 425, 429}
@@ -57,22 +57,6 @@ _answer = msgspec.json.Decoder(_Answer)
 _status = msgspec.json.Decoder(_Status)
 _inventory = msgspec.json.Decoder(list[StockLevel])
 _encoder = msgspec.json.Encoder(decimal_format="string")
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 def purchase_order_body(po: PurchaseOrderRequest) -> bytes:

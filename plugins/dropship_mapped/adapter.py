@@ -8,7 +8,6 @@ One attempt per call, like every adapter: the supplier actor owns retries and th
 from __future__ import annotations
 
 import base64
-import email.utils
 import hmac
 import secrets
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from gateway.plugin_api import (
     SupplierFailed,
     SupplierRejected,
     SupplierUnavailable,
+    retry_after_seconds,
 )
 
 USER_AGENT = "dropship-gateway (mapped_json adapter)"
@@ -116,7 +116,7 @@ class MappedJsonSupplier:
         if status in _RETRYABLE or status >= 500:
             raise SupplierUnavailable(
                 f"HTTP {status}{_detail(self._message(raw))}",
-                retry_after=_retry_after(headers.get("Retry-After")),
+                retry_after=retry_after_seconds(headers.get("Retry-After")),
             )
         answer = _decode(raw)
         if status == 409:  # the supplier already has it (HTTP's own way of saying so)
@@ -204,22 +204,6 @@ def _at(answer: Any, path: str | None) -> Any:
 
 def _detail(message: str) -> str:
     return f": {message}" if message else ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` as seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _auth_headers(

@@ -13,8 +13,7 @@ The supplier deduplicates on `your_ref`, which is the gateway's po_id.
 
 from __future__ import annotations
 
-import email.utils
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -38,6 +37,7 @@ from gateway.plugin_api import (
     SupplierRejected,
     SupplierReport,
     SupplierUnavailable,
+    retry_after_seconds,
 )
 
 CURSOR_KEY = "events.after"  # in ctx.state: the last event recorded by the gateway
@@ -127,19 +127,6 @@ def check_options(options: dict[str, Any]) -> list[OptionProblem]:
     return []
 
 
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
 def _error(body: bytes) -> _Error:
     try:
         return _answer.decode(body).error or _Error()
@@ -197,7 +184,7 @@ class FeedSupplier:
         error = _error(body)
         if status in (408, 429) or status >= 500:
             return SupplierUnavailable(
-                f"HTTP {status} {error.code}".strip(), _retry_after(retry_after)
+                f"HTTP {status} {error.code}".strip(), retry_after_seconds(retry_after)
             )
         if status in (401, 403):
             return SupplierFailed("unauthorized", "the supplier refused the API key")
