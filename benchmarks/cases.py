@@ -341,10 +341,7 @@ async def case_6(bench: Bench) -> None:
             for name, runs in by_driver.items()
         ],
     )
-    emit(
-        "   (medians over rounds; CPU is this whole process, both threads; 'no trace callback'\n"
-        "    is the gateway's writer with its statement-counting trace callback disabled)"
-    )
+    emit("   (medians over rounds; CPU is this whole process, both threads)")
 
 
 # -- profile -------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ the same `synchronous`. Printed per order: wall time and this process's CPU (bot
 from __future__ import annotations
 
 import resource
-import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -93,52 +92,9 @@ async def _fresh(path: Path, synchronous: str) -> None:
 # -- (a) the gateway's writer --------------------------------------------------------------------
 
 
-class _Untraced(sqlite3.Connection):
-    def set_trace_callback(self, callback: Any) -> None:
-        """Ignored: see UntracedDatabase."""
-
-
-class UntracedDatabase(Database):
-    """The gateway's Database whose writer cannot install its statement-counting trace
-    callback. With a trace callback set, Python's sqlite3 has SQLite expand every statement
-    with its bound values (a 600-byte order document becomes 1,200 hex digits) and calls back
-    into Python, with the GIL held. Measured as a variant, to price that counting; not shipped."""
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = super()._connect()
-        untraced = sqlite3.connect(
-            self.path,
-            isolation_level=None,
-            check_same_thread=False,
-            cached_statements=256,
-            factory=_Untraced,
-        )
-        for (pragma,) in _PRAGMAS:
-            untraced.execute(f"PRAGMA {pragma} = {_pragma(conn, pragma)}")
-        untraced.row_factory = conn.row_factory
-        conn.close()
-        return untraced
-
-
-_PRAGMAS = [
-    ("journal_mode",),
-    ("synchronous",),
-    ("foreign_keys",),
-    ("busy_timeout",),
-    ("cache_size",),
-]
-
-
-def _pragma(conn: sqlite3.Connection, name: str) -> str:
-    return str(conn.execute(f"PRAGMA {name}").fetchone()[0])
-
-
-async def through_writer(
-    path: Path, groups: list[list[Order]], synchronous: str, untraced: bool = False
-) -> Timing:
+async def through_writer(path: Path, groups: list[list[Order]], synchronous: str) -> Timing:
     await _fresh(path, synchronous)
-    kind = UntracedDatabase if untraced else Database
-    db = kind(path, synchronous="full" if synchronous == "full" else "normal")
+    db = Database(path, synchronous="full" if synchronous == "full" else "normal")
     await db.open()
     planner = RulePlanner()
     try:
@@ -157,8 +113,7 @@ async def through_writer(
         wall, cpu = time.perf_counter() - began, _own_cpu() - cpu
     finally:
         await db.close()
-    name = "writer thread, no trace callback" if untraced else "writer thread, units of work"
-    return Timing(name, sum(map(len, groups)), wall, cpu)
+    return Timing("writer thread, units of work", sum(map(len, groups)), wall, cpu)
 
 
 # -- (b) aiosqlite, set-based --------------------------------------------------------------------
@@ -296,12 +251,11 @@ async def compare(groups: int, rounds: int, synchronous: str, workdir: Path) -> 
     timings: list[Timing] = []
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         for r in range(rounds):
-            for name in ("writer", "untraced", "aiosqlite"):
+            for name in ("writer", "aiosqlite"):
                 path = Path(scratch) / f"{name}-{r}.db"
                 orders = groups_of_orders(f"WP{r}", groups)
                 if name == "aiosqlite":
                     timings.append(await through_aiosqlite(path, orders, synchronous))
                 else:
-                    untraced = name == "untraced"
-                    timings.append(await through_writer(path, orders, synchronous, untraced))
+                    timings.append(await through_writer(path, orders, synchronous))
     return timings
