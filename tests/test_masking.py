@@ -3,6 +3,7 @@ as 张*, addresses as province and city only, ID numbers with the middle hidden.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -27,7 +28,7 @@ from gateway.domain.masking import (
 )
 from gateway.domain.model import Address
 from gateway.infra.clock import FakeClock
-from gateway.infra.logs import configure_logging
+from gateway.infra.logs import LogFormat, configure_logging
 
 PHONE = "13812345678"
 ID_NUMBER = "33010619900101123X"
@@ -134,36 +135,34 @@ def test_mask_event_dict_masks_nested_ship_to_and_lists() -> None:
 # -- the configured log pipeline --------------------------------------------------------------
 
 
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """configure_logging into a buffer, JSON format; the previous logging setup is restored."""
+@contextlib.contextmanager
+def _logging_into_buffer(fmt: LogFormat) -> Iterator[io.StringIO]:
+    """configure_logging into a buffer; the previous logging setup is restored after."""
     saved_structlog = structlog.get_config()
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     stream = io.StringIO()
-    configure_logging(level="info", fmt="json", stream=stream)
+    configure_logging(level="info", fmt=fmt, stream=stream)
     try:
         yield stream
     finally:
         structlog.configure(**saved_structlog)
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """The JSON format, the daemon's."""
+    with _logging_into_buffer("json") as stream:
+        yield stream
 
 
 @pytest.fixture
 def console_output() -> Iterator[io.StringIO]:
-    """The same, in the console format (what a terminal, or `log.format = "console"`, gets)."""
-    saved_structlog = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(level="info", fmt="console", stream=stream)
-    try:
+    """The console format (what a terminal, or `log.format = "console"`, gets)."""
+    with _logging_into_buffer("console") as stream:
         yield stream
-    finally:
-        structlog.configure(**saved_structlog)
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
 
 
 @pytest.mark.parametrize("fmt", ["json", "console"])
