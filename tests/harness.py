@@ -410,6 +410,15 @@ async def order_reaching(
     return answer
 
 
+async def post_order(http: aiohttp.ClientSession, url: str, body: Any) -> str:
+    """POST one order to the gateway at `url`; its order id once answered 202."""
+    async with http.post(f"{url}/api/v1/orders", json=body) as response:
+        assert response.status == 202, await response.text()
+        answer = await response.json()
+    order_id: str = answer["accepted"][0]["order_id"]
+    return order_id
+
+
 def order_json(
     external_id: str,
     lines: list[tuple[str, int]],

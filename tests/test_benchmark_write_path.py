@@ -36,4 +36,4 @@ async def test_both_write_paths_store_and_route_the_same_orders_alike(tmp_path: 
     by_writer, by_aiosqlite = _shape(tmp_path / "writer.db"), _shape(tmp_path / "aiosqlite.db")
     assert by_writer == by_aiosqlite
     assert by_writer["orders"] == 2 * write_path.GROUP
-    assert ("routed", 2 * write_path.GROUP) in by_writer["statuses"]  # type: ignore[operator]
+    assert by_writer["statuses"] == [("routed", 2 * write_path.GROUP)]

@@ -8,23 +8,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import tomli_w
 from aiohttp import web
 
 from dropship_simulator.file_supplier import FileSupplierSimulator
-from tests.conftest import base_config
+from tests.conftest import WriteConfig, base_config
 from tests.harness import (
     FeedCollector,
     GatewayProcess,
     Mosquitto,
     order_json,
     order_reaching,
+    post_order,
     wait_for_http,
 )
 from tests.test_file_exchange import STAND_IN_OPTIONS
@@ -94,6 +94,8 @@ async def test_a_supplier_quoting_the_customer_leaks_nothing(
     broker: Mosquitto,
     quoting_supplier: QuotingSupplier,
     http: aiohttp.ClientSession,
+    write_config: WriteConfig,
+    gateway_process: Callable[[Path], GatewayProcess],
 ) -> None:
     config: dict[str, Any] = base_config(
         tmp_path,
@@ -113,21 +115,15 @@ async def test_a_supplier_quoting_the_customer_leaks_nothing(
             {"sku": "SKU-OK", "supplier": "sup-q", "cost": "5.00", "stock": 100},
         ],
     )
-    path = tmp_path / "gateway.toml"
-    path.write_text(tomli_w.dumps(config), encoding="utf-8")
-    gateway = GatewayProcess(path, tmp_path)
+    gateway = gateway_process(write_config(config))
     await gateway.start()
     orders = f"{gateway.url}/api/v1/orders"
     try:
         async with FeedCollector(broker.port) as feed:
-            order_ids = {}
-            for external_id, sku in (("SO-QUOTED", "SKU-Q"), ("SO-KEPT", "SKU-OK")):
-                body = json.dumps(order_json(external_id, [(sku, 1)])).encode()
-                async with http.post(
-                    orders, data=body, headers={"Content-Type": "application/json"}
-                ) as response:
-                    assert response.status == 202, await response.text()
-                    order_ids[sku] = (await response.json())["accepted"][0]["order_id"]
+            order_ids = {
+                sku: await post_order(http, gateway.url, order_json(external_id, [(sku, 1)]))
+                for external_id, sku in (("SO-QUOTED", "SKU-Q"), ("SO-KEPT", "SKU-OK"))
+            }
             order_id = order_ids["SKU-Q"]
             # The supplier's error body, while it is retried: kept on the PO and shown.
             retrying = await wait_for_http(
@@ -197,6 +193,8 @@ async def test_a_refusal_in_a_supplier_file_quoting_the_customer_leaks_nothing(
     broker: Mosquitto,
     file_supplier: FileSupplierSimulator,
     http: aiohttp.ClientSession,
+    write_config: WriteConfig,
+    gateway_process: Callable[[Path], GatewayProcess],
 ) -> None:
     options = {
         "password": SFTP_PASSWORD,
@@ -220,20 +218,11 @@ async def test_a_refusal_in_a_supplier_file_quoting_the_customer_leaks_nothing(
         ],
         catalog=[{"sku": "SILK-007", "supplier": "sup-files", "cost": "88.00", "stock": 10}],
     )
-    path = tmp_path / "gateway.toml"
-    path.write_text(tomli_w.dumps(config), encoding="utf-8")
-    gateway = GatewayProcess(path, tmp_path)
+    gateway = gateway_process(write_config(config))
     await gateway.start()
     try:
         async with FeedCollector(broker.port) as feed:
-            body = json.dumps(order_json("SO-FILE", [("SILK-007", 1)])).encode()
-            async with http.post(
-                f"{gateway.url}/api/v1/orders",
-                data=body,
-                headers={"Content-Type": "application/json"},
-            ) as response:
-                assert response.status == 202, await response.text()
-                order_id = (await response.json())["accepted"][0]["order_id"]
+            order_id = await post_order(http, gateway.url, order_json("SO-FILE", [("SILK-007", 1)]))
             sent = await order_reaching(http, gateway.url, order_id, "dispatched")
             po_id = sent["purchase_orders"][0]["po_id"]
             # The back office refuses it in its answer file, quoting the customer.

@@ -516,13 +516,12 @@ async def test_a_supplier_without_a_secret_takes_no_notice_unless_its_config_say
     _, po_id = await placed_po(http, gateway, "sup-open", "SO-OPEN")
     status, answer = await call(http, gateway, "POST", shipments("sup-open"), notice(po_id))
     assert status == 201, answer
-    events = [e.get("event") for e in gateway.log_events()]
-    warned = [
-        e for e in gateway.log_events() if e.get("event") == "shipments.unsigned_notices_allowed"
-    ]
+    logged = gateway.log_events()
+    warned = [e for e in logged if e.get("event") == "shipments.unsigned_notices_allowed"]
     assert [(e["level"], e["supplier_id"]) for e in warned] == [("warning", "sup-open")]
     # At start: before the gateway says it has started, not on the first notice.
-    assert events.index("shipments.unsigned_notices_allowed") < events.index("gateway.started")
+    names = [e.get("event") for e in logged]
+    assert names.index("shipments.unsigned_notices_allowed") < names.index("gateway.started")
 
 
 async def test_carrier_codes_are_one_carrier_whatever_their_spelling(

@@ -22,6 +22,7 @@ from tests.harness import (
     gather_limited,
     order_json,
     order_reaching,
+    post_order,
     wait_for_http,
 )
 
@@ -83,14 +84,6 @@ async def launch(
     yield start
     for gateway in started:
         await gateway.stop()
-
-
-async def post_order(http: aiohttp.ClientSession, url: str, body: Any) -> str:
-    async with http.post(f"{url}/api/v1/orders", json=body) as response:
-        assert response.status == 202, await response.text()
-        answer = await response.json()
-    order_id: str = answer["accepted"][0]["order_id"]
-    return order_id
 
 
 async def order(http: aiohttp.ClientSession, url: str, order_id: str) -> dict[str, Any]:

@@ -95,9 +95,8 @@ class WriteBack:
         ):
             return
         order = await self._orders.get(update.order_id)
-        po = None
-        if order is not None:
-            po = next((p for p in order.purchase_orders if p.po_id == update.po_id), None)
+        pos = order.purchase_orders if order is not None else ()
+        po = next((p for p in pos if p.po_id == update.po_id), None)
         if order is None or po is None:
             # The gateway always knows the orders it announces; say so if it ever did not.
             self._log.warning(
