@@ -33,7 +33,7 @@ from gateway.domain.model import CatalogItem, Order, OrderStatus
 from gateway.domain.routing import Candidate, Hold, RulePlanner, SupplierView
 from gateway.store import routing as store_routing
 from gateway.store.codec import encode, iso, new_id, order_decoder
-from gateway.store.db import Database
+from gateway.store.db import Database, row_chunks
 from gateway.store.intake import store_orders
 
 GROUP = 64
@@ -128,6 +128,10 @@ class _Recorder:
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         self.calls.append((sql, list(params)))
+
+    def execute_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        for statement, params in row_chunks(sql, rows):
+            self.calls.append((statement, [params]))
 
 
 async def _store_group(conn: aiosqlite.Connection, orders: list[Order], now: datetime) -> None:

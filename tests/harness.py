@@ -110,6 +110,10 @@ class Mosquitto:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            # Feed collectors share the event loop with the gateway they watch in process tests,
+            # so they read slower than it publishes a catch-up: allow them a long queue, as
+            # docs/mqtt.md tells users whose subscribers must see every event.
+            "max_queued_messages 100000\n"
             "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
             "log_type information\n"
         )

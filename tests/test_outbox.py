@@ -41,7 +41,7 @@ CATALOG = [
 ]
 # Each order below makes six events: received, routed, po.sent, dispatched, po.accepted,
 # acknowledged. 2 x 100 orders make 1,200: more than two of the publisher's batches.
-ORDERS_PER_ROUND = 100
+ORDERS_PER_ROUND = 400
 
 
 @pytest.fixture
@@ -178,7 +178,8 @@ def full_scans(conn: sqlite3.Connection, read: functools.partial[events.FeedBatc
         f"{sql[:80]}: {step[3]}"
         for sql in statements
         for step in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
-        if step[3].startswith("SCAN")
+        # A subquery's rows are what its own (checked) plan found, not a table.
+        if step[3].startswith("SCAN") and not step[3].startswith("SCAN (subquery")
     ]
 
 

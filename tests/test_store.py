@@ -169,3 +169,71 @@ async def test_the_leak_check_sees_an_open_database_and_a_task_left_running(
         await database.close()
     await asyncio.gather(forgotten, return_exceptions=True)
     assert leftovers(before) == []
+
+
+async def test_execute_rows_writes_every_row_in_few_statements(db: Database) -> None:
+    """85 rows go as chunks of 64, 16, 4 and 1: four statements, and the count is right."""
+
+    def job(tx: Tx) -> tuple[int, int]:
+        changed = tx.execute_rows(
+            "INSERT INTO plugin_state (scope, key, value, updated_at) VALUES {rows}",
+            [("t", f"k{i:03}", str(i), "") for i in range(85)],
+        )
+        return changed, tx.statements
+
+    assert await db.write(job) == (85, 4)
+    assert await keys(db) == [f"k{i:03}" for i in range(85)]
+
+    def update(tx: Tx) -> int:
+        return tx.execute_rows(
+            "UPDATE plugin_state SET value = v.column2 FROM (VALUES {rows}) AS v"
+            " WHERE key = v.column1 AND value != v.column2",
+            [(f"k{i:03}", "same" if i % 2 else str(i)) for i in range(85)],
+        )
+
+    assert await db.write(update) == 42  # the odd keys changed; the even ones had that value
+    row = await db.fetchone("SELECT value FROM plugin_state WHERE key = 'k007'")
+    assert row is not None
+    assert row[0] == "same"
+
+
+def _insert_all(tx: Tx, items: list[str]) -> list[str]:
+    if "poison" in items:
+        raise ValueError("poison")
+    tx.execute_rows(
+        "INSERT INTO plugin_state (scope, key, value, updated_at) VALUES {rows}",
+        [("t", item, "", "") for item in items],
+    )
+    return [item.upper() for item in items]
+
+
+async def test_batched_writes_of_one_group_run_as_one_call(db: Database) -> None:
+    calls: list[list[str]] = []
+
+    def counted(tx: Tx, items: list[str]) -> list[str]:
+        calls.append(list(items))
+        return _insert_all(tx, items)
+
+    results = await asyncio.gather(
+        db.write_batched(counted, "a"), db.write(insert("plain")), db.write_batched(counted, "b")
+    )
+    assert results == ["A", "plain", "B"]
+    assert calls == [["a", "b"]]  # queued together, so one group and one call
+    assert db.commits == 1
+    assert await keys(db) == ["a", "b", "plain"]
+
+
+async def test_a_batched_write_that_raises_fails_only_the_caller_whose_item_is_bad(
+    db: Database,
+) -> None:
+    results = await asyncio.gather(
+        db.write_batched(_insert_all, "good-1"),
+        db.write_batched(_insert_all, "poison"),
+        db.write_batched(_insert_all, "good-2"),
+        return_exceptions=True,
+    )
+    assert results[0] == "GOOD-1"
+    assert isinstance(results[1], ValueError)
+    assert results[2] == "GOOD-2"
+    assert await keys(db) == ["good-1", "good-2"]
+    assert db.commits == 1

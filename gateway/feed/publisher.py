@@ -39,7 +39,9 @@ from gateway.store.db import Database
 
 log = structlog.get_logger(__name__)
 
-BATCH = 500
+# Events per batch. Large: a batch ends with a wait for its last PUBACK, and an order's steps
+# within one batch share one retained status (500 -> 2,000: 700 -> 960 orders/s, issue 5).
+BATCH = 2000
 WINDOW = 64  # messages awaiting their PUBACK at once
 CONSUMER = "mqtt"
 # JSON strings, as every payload of the feed is JSON (CONTRACT §6).
@@ -135,37 +137,49 @@ class Publisher:
         )
 
     async def _drain(self, client: _FeedClient) -> None:
-        """Publish the log from the durable position on, until asked to close and caught up."""
+        """Publish the log from the durable position on, until asked to close and caught up.
+
+        The position is written while the next batch goes out, not before it: a batch is only
+        read once the last one is acknowledged, so the position never runs ahead of the broker,
+        and after a crash at most the batch in flight is published again (QoS 1 allows that).
+        """
         position = await self._db.read(lambda conn: events.position(conn, CONSUMER))
         instance = self._db.instance_id
         loop = asyncio.get_running_loop()
         last_read = -math.inf
-        while True:
-            # At most one batch per `linger_s` (Kafka's linger.ms): the steps of an order come
-            # within milliseconds of each other, so a batch then carries one retained status
-            # for all of them instead of one for each. Events are all published either way.
-            pause = last_read + self._config.linger_s - loop.time()
-            if pause > 0 and not self._closing:
-                await asyncio.sleep(pause)
-            last_read = loop.time()
-            self._work.clear()
-            batch = await self._db.read(
-                functools.partial(
-                    events.feed_batch, instance=instance, after_seq=position, limit=BATCH
+        moving: asyncio.Task[None] | None = None  # the position write of the batch before
+        try:
+            while True:
+                # At most one batch per `linger_s` (Kafka's linger.ms): the steps of an order
+                # come within milliseconds of each other, so a batch then carries one retained
+                # status for all of them instead of one for each. Events all go out either way.
+                pause = last_read + self._config.linger_s - loop.time()
+                if pause > 0 and not self._closing:
+                    await asyncio.sleep(pause)
+                last_read = loop.time()
+                self._work.clear()
+                batch = await self._db.read(
+                    functools.partial(
+                        events.feed_batch, instance=instance, after_seq=position, limit=BATCH
+                    )
                 )
-            )
-            self._metrics.outbox_depth.set(batch.head - position)
-            if not batch.events:
-                if self._closing:
-                    return
-                await self._work.wait()
-                continue
-            messages = messages_for(batch.events, batch.orders)
-            await self._publish_all(client, messages)
-            position = batch.events[-1].seq
-            await events.move_position(self._db, CONSUMER, position)
-            self._metrics.mqtt_published.inc(len(messages))
-            self._metrics.outbox_depth.set(batch.head - position)
+                self._metrics.outbox_depth.set(batch.head - position)
+                if not batch.events:
+                    if self._closing:
+                        return
+                    await self._work.wait()
+                    continue
+                messages = messages_for(batch.events, batch.orders)
+                await self._publish_all(client, messages)
+                position = batch.events[-1].seq
+                if moving is not None:
+                    await moving
+                moving = asyncio.create_task(events.move_position(self._db, CONSUMER, position))
+                self._metrics.mqtt_published.inc(len(messages))
+                self._metrics.outbox_depth.set(batch.head - position)
+        finally:
+            if moving is not None:
+                await moving
 
     async def _publish_all(self, client: _FeedClient, messages: list[Message]) -> None:
         """Publish in order, up to WINDOW awaiting their PUBACK at once (see `_FeedClient`)."""

@@ -49,7 +49,7 @@ def _row(entry: AuditEntry) -> tuple[Any, ...]:
 
 _INSERT = (
     "INSERT INTO audit_log (at, actor, role, via, action, target, status, remote, detail)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES {rows}"
 )
 
 
@@ -58,7 +58,7 @@ async def append_entries(db: Database, entries: Sequence[AuditEntry]) -> None:
     rows = [_row(e) for e in entries]
 
     def job(tx: Tx) -> None:
-        tx.executemany(_INSERT, rows)
+        tx.execute_rows(_INSERT, rows)
 
     await db.write(job)
 

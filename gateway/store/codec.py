@@ -25,7 +25,10 @@ def encode(value: Any) -> bytes:
 def iso(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds always written (`2026-11-23T02:00:00.000000Z`): every
     timestamp column holds this fixed-width form, so comparing text compares time."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat, not strftime: a fifth of the cost, and it runs several times per order.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:

@@ -20,15 +20,12 @@ from gateway.domain.model import (
     NewEvent,
     OrderSnapshot,
     OrderStatus,
-    PoSnapshot,
     PoStatus,
 )
 from gateway.store.codec import any_decoder, encode, iso, parse_iso
 from gateway.store.db import Database, Tx
 
-_INSERT = (
-    "INSERT INTO events (type, at, order_id, po_id, supplier_id, data) VALUES (?, ?, ?, ?, ?, ?)"
-)
+_INSERT = "INSERT INTO events (type, at, order_id, po_id, supplier_id, data) VALUES {rows}"
 
 
 def event_id(instance_id: str, seq: int) -> str:
@@ -39,10 +36,16 @@ def event_id(instance_id: str, seq: int) -> str:
 def append(tx: Tx, now: datetime, events: Iterable[NewEvent]) -> None:
     """Append events to the log, in order."""
     at = iso(now)
-    tx.executemany(
-        _INSERT,
-        [(e.type, at, e.order_id, e.po_id, e.supplier_id, encode(e.data)) for e in events],
-    )
+    append_stamped(tx, [(at, e) for e in events])
+
+
+def append_stamped(tx: Tx, events: Sequence[tuple[str, NewEvent]]) -> None:
+    """Append (`at` as stored, event) pairs to the log, in order."""
+    if events:
+        tx.execute_rows(
+            _INSERT,
+            [(e.type, at, e.order_id, e.po_id, e.supplier_id, encode(e.data)) for at, e in events],
+        )
 
 
 async def record(db: Database, now: datetime, events: Sequence[NewEvent]) -> None:
@@ -77,45 +80,82 @@ def set_order_status(
     )
     if cursor.rowcount == 0:
         return False
+    append(tx, now, [_status_event(order_id, status, reason, data, event_type)])
+    return True
+
+
+def _status_event(
+    order_id: str,
+    status: OrderStatus,
+    reason: str | None,
+    data: dict[str, Any] | None,
+    event_type: str | None = None,
+) -> NewEvent:
     event_data = {**(data or {}), "status": status.value}
     if reason:
         event_data["reason"] = reason
     kind = event_type or order_event_type(status)
-    append(tx, now, [NewEvent(type=kind, order_id=order_id, data=event_data)])
-    return True
+    return NewEvent(type=kind, order_id=order_id, data=event_data)
+
+
+_ORDERS_AND_POS = (
+    "SELECT json_group_array(json_array(o.order_id, o.status, po.po_id, po.supplier_id,"
+    " po.status, po.reason, po.message))"
+    " FROM orders o LEFT JOIN purchase_orders po ON po.order_id = o.order_id"
+    " WHERE o.order_id IN ({marks})"
+)
+_SET_STATUSES = (
+    "UPDATE orders SET status = v.column2, hold_reason = v.column3, hold_detail = v.column4,"
+    " updated_at = v.column5 FROM (VALUES {rows}) AS v"
+    " WHERE orders.order_id = v.column1 AND orders.status != v.column2"
+)
+
+
+class _PoState(msgspec.Struct, array_like=True, frozen=True):
+    order_id: str
+    order_status: OrderStatus
+    po_id: str | None
+    supplier_id: str | None
+    status: PoStatus | None
+    reason: str | None
+    message: str | None
+
+
+_po_states = msgspec.json.Decoder(list[_PoState])
 
 
 def refresh_orders(tx: Tx, order_ids: Iterable[str], now: datetime) -> None:
-    """Re-derive the status of orders whose POs changed, and record the ones that moved."""
+    """Re-derive the status of orders whose POs changed, and record the ones that moved: one
+    read, one update and one insert of events for the whole group."""
     ids = sorted(set(order_ids))
     if not ids:
         return
-    marks = ",".join("?" * len(ids))
-    current = {
-        r[0]: OrderStatus(r[1])
-        for r in tx.fetchall(
-            f"SELECT order_id, status FROM orders WHERE order_id IN ({marks})", ids
-        )
-    }
-    pos: dict[str, list[sqlite3.Row]] = {}
-    for row in tx.fetchall(
-        "SELECT order_id, po_id, supplier_id, status, reason, message FROM purchase_orders"
-        f" WHERE order_id IN ({marks}) ORDER BY po_id",
-        ids,
-    ):
-        pos.setdefault(row["order_id"], []).append(row)
+    row = tx.execute(_ORDERS_AND_POS.replace("{marks}", ",".join("?" * len(ids))), ids).fetchone()
+    current: dict[str, OrderStatus] = {}
+    pos: dict[str, list[_PoState]] = {}
+    for state in sorted(_po_states.decode(row[0]), key=lambda p: (p.order_id, p.po_id or "")):
+        current[state.order_id] = state.order_status
+        if state.po_id is not None:
+            pos.setdefault(state.order_id, []).append(state)
+    at = iso(now)
+    moves: list[tuple[str, str, str | None, str | None, str]] = []
+    moved: list[tuple[str, NewEvent]] = []
     for order_id, status in current.items():
         rows = pos.get(order_id, [])
-        derived = derive_order_status(status, (PoStatus(r["status"]) for r in rows))
+        derived = derive_order_status(status, (r.status for r in rows if r.status is not None))
         if derived == status:
             continue
         reason = detail = None
         data: dict[str, Any] = {}
         if derived == OrderStatus.ON_HOLD:
-            failed = next(r for r in rows if r["status"] in (PoStatus.REJECTED, PoStatus.FAILED))
-            reason, detail = failed["reason"], failed["message"]
-            data = {"po_id": failed["po_id"], "supplier_id": failed["supplier_id"]}
-        set_order_status(tx, order_id, derived, now, reason=reason, detail=detail, data=data)
+            failed = next(r for r in rows if r.status in (PoStatus.REJECTED, PoStatus.FAILED))
+            reason, detail = failed.reason, failed.message
+            data = {"po_id": failed.po_id, "supplier_id": failed.supplier_id}
+        moves.append((order_id, derived.value, reason, detail, at))
+        moved.append((at, _status_event(order_id, derived, reason, data)))
+    if moves:
+        tx.execute_rows(_SET_STATUSES, moves)
+        append_stamped(tx, moved)
 
 
 # -- reading the log -----------------------------------------------------------------------------
@@ -157,16 +197,40 @@ async def move_position(db: Database, consumer: str, seq: int) -> None:
     await db.write(job)
 
 
+# The feed's reads return their whole result as one JSON value, decoded straight into the
+# domain's Structs: each row fetched is a SQLite step that gives up the GIL, and the reader
+# thread then waits to get it back from the busy loop (see `Tx.execute_rows`).
+_EVENTS_AFTER = (
+    "SELECT json_group_array(json_object('seq', seq, 'event_id', 'evt_' || ? || '_' || seq,"
+    " 'type', type, 'at', at, 'order_id', order_id, 'po_id', po_id, 'supplier_id', supplier_id,"
+    " 'data', json(CAST(data AS TEXT))))"
+    " FROM (SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?)"
+)
+_ORDER_SNAPSHOTS = (
+    "SELECT json_group_array(json_object('order_id', o.order_id, 'external_id', o.external_id,"
+    " 'channel', o.channel, 'status', o.status, 'hold_reason', o.hold_reason,"
+    " 'updated_at', o.updated_at, 'purchase_orders', json(("
+    "   SELECT json_group_array(json_object('po_id', po_id, 'supplier_id', supplier_id,"
+    "     'status', status, 'carrier', carrier, 'tracking_number', tracking_number))"
+    "   FROM (SELECT po.po_id, po.supplier_id, po.status, s.carrier, s.tracking_number"
+    "     FROM purchase_orders po LEFT JOIN shipments s ON s.shipment_id = ("
+    "       SELECT shipment_id FROM shipments WHERE po_id = po.po_id"
+    "       ORDER BY received_at DESC LIMIT 1)"
+    "     WHERE po.order_id = o.order_id ORDER BY po.po_id)))))"
+    " FROM orders o WHERE o.order_id IN ({marks})"
+)
+_events = msgspec.json.Decoder(list[Event])
+_snapshots = msgspec.json.Decoder(list[OrderSnapshot])
+
+
 def events_after(
     conn: sqlite3.Connection, instance: str, after_seq: int, limit: int
 ) -> list[Event]:
     """The next `limit` events after `after_seq`, in order (an index range: linear catch-up)."""
-    rows = conn.execute(
-        "SELECT seq, type, at, order_id, po_id, supplier_id, data FROM events"
-        " WHERE seq > ? ORDER BY seq LIMIT ?",
-        (after_seq, limit),
-    ).fetchall()
-    return [event_from_row(instance, row) for row in rows]
+    row = conn.execute(_EVENTS_AFTER, (instance, after_seq, limit)).fetchone()
+    found = _events.decode(row[0])
+    found.sort(key=lambda e: e.seq)  # already in order; the sort only makes sure of it
+    return found
 
 
 def order_snapshots(conn: sqlite3.Connection, order_ids: Sequence[str]) -> list[OrderSnapshot]:
@@ -174,39 +238,12 @@ def order_snapshots(conn: sqlite3.Connection, order_ids: Sequence[str]) -> list[
     if not order_ids:
         return []
     marks = ",".join("?" * len(order_ids))
-    pos: dict[str, list[PoSnapshot]] = {}
-    for row in conn.execute(
-        "SELECT po.order_id, po.po_id, po.supplier_id, po.status, s.carrier, s.tracking_number"
-        " FROM purchase_orders po LEFT JOIN shipments s ON s.shipment_id = ("
-        "   SELECT shipment_id FROM shipments WHERE po_id = po.po_id"
-        "   ORDER BY received_at DESC LIMIT 1)"
-        f" WHERE po.order_id IN ({marks}) ORDER BY po.po_id",
-        list(order_ids),
-    ):
-        pos.setdefault(row["order_id"], []).append(
-            PoSnapshot(
-                po_id=row["po_id"],
-                supplier_id=row["supplier_id"],
-                status=PoStatus(row["status"]),
-                carrier=row["carrier"],
-                tracking_number=row["tracking_number"],
-            )
-        )
+    row = conn.execute(_ORDER_SNAPSHOTS.replace("{marks}", marks), list(order_ids)).fetchone()
     return [
-        OrderSnapshot(
-            order_id=row["order_id"],
-            external_id=row["external_id"],
-            channel=row["channel"],
-            status=OrderStatus(row["status"]),
-            hold_reason=row["hold_reason"],
-            updated_at=row["updated_at"],
-            purchase_orders=tuple(pos.get(row["order_id"], ())),
+        msgspec.structs.replace(
+            order, purchase_orders=tuple(sorted(order.purchase_orders, key=lambda p: p.po_id))
         )
-        for row in conn.execute(
-            "SELECT order_id, external_id, channel, status, hold_reason, updated_at FROM orders"
-            f" WHERE order_id IN ({marks})",
-            list(order_ids),
-        )
+        for order in _snapshots.decode(row[0])
     ]
 
 

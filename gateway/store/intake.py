@@ -3,6 +3,7 @@ event in the same transaction."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,15 +16,22 @@ from gateway.store.db import Database, Tx
 
 _INSERT = (
     "INSERT INTO orders (order_id, channel, external_id, status, created_at, received_at,"
-    " updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (channel, external_id) DO NOTHING"
+    " updated_at, doc) VALUES {rows} ON CONFLICT (channel, external_id) DO NOTHING"
 )
+_STORED = "SELECT json_group_array(order_id) FROM orders WHERE order_id IN ({marks})"
+_FIRST_ID = "SELECT order_id FROM orders WHERE channel = ? AND external_id = ?"
 
 
 class Stored(msgspec.Struct, frozen=True):
     order_id: str
     external_id: str
     duplicate: bool
+
+
+class _Submission(msgspec.Struct, frozen=True):
+    orders: list[Order]
+    now: datetime
+    on_commit: Callable[[list[str]], None] | None
 
 
 async def store_orders(
@@ -35,16 +43,18 @@ async def store_orders(
     """Store new orders as `received`; for one already known, return the first `order_id`.
 
     Returns once the orders are committed: only then may the caller answer 202.
-    `on_commit` gets the ids of the orders that are new.
+    `on_commit` gets the ids of the orders that are new. Submissions waiting for the same group
+    commit are stored together (`Database.write_batched`): a few statements for all of them.
     """
+    return await db.write_batched(_store, _Submission(orders, now, on_commit), units=len(orders))
 
-    def job(tx: Tx) -> list[Stored]:
-        results: list[Stored] = []
-        received: list[NewEvent] = []
-        stamp = iso(now)
-        for order in orders:
-            cursor = tx.execute(
-                _INSERT,
+
+def _store(tx: Tx, submissions: list[_Submission]) -> list[list[Stored]]:
+    rows = []
+    for submission in submissions:
+        stamp = iso(submission.now)
+        for order in submission.orders:
+            rows.append(
                 (
                     order.order_id,
                     order.channel,
@@ -54,33 +64,50 @@ async def store_orders(
                     iso(order.received_at),
                     stamp,
                     encode(order),
-                ),
-            )
-            if cursor.rowcount == 0:
-                row = tx.fetchone(
-                    "SELECT order_id FROM orders WHERE channel = ? AND external_id = ?",
-                    (order.channel, order.external_id),
                 )
+            )
+    inserted = tx.execute_rows(_INSERT, rows)
+    new_ids = None if inserted == len(rows) else _new_among(tx, [row[0] for row in rows])
+    results: list[list[Stored]] = []
+    received: list[tuple[str, NewEvent]] = []
+    for submission in submissions:
+        stamp = iso(submission.now)
+        stored: list[Stored] = []
+        for order in submission.orders:
+            if new_ids is not None and order.order_id not in new_ids:
+                # Known already (or twice in this group): the first order's id answers.
+                row = tx.fetchone(_FIRST_ID, (order.channel, order.external_id))
                 assert row is not None
-                results.append(Stored(row["order_id"], order.external_id, duplicate=True))
+                stored.append(Stored(row["order_id"], order.external_id, duplicate=True))
                 continue
-            received.append(
-                NewEvent(
-                    type="order.received",
-                    order_id=order.order_id,
-                    data={
-                        "external_id": order.external_id,
-                        "channel": order.channel,
-                        "lines": len(order.lines),
-                        "region": order.ship_to.region,
-                    },
-                )
-            )
-            results.append(Stored(order.order_id, order.external_id, duplicate=False))
-        events.append(tx, now, received)
-        if on_commit is not None and received:
-            new_ids = [e.order_id for e in received if e.order_id]
-            tx.after_commit(lambda: on_commit(new_ids))
-        return results
+            received.append((stamp, _received(order)))
+            stored.append(Stored(order.order_id, order.external_id, duplicate=False))
+        results.append(stored)
+        fresh = [s.order_id for s in stored if not s.duplicate]
+        if submission.on_commit is not None and fresh:
+            tx.after_commit(functools.partial(submission.on_commit, fresh))
+    events.append_stamped(tx, received)
+    return results
 
-    return await db.write(job, units=len(orders))
+
+def _new_among(tx: Tx, order_ids: list[str]) -> set[str]:
+    """Which of these ids the insert stored (the rest were duplicates)."""
+    found: set[str] = set()
+    for start in range(0, len(order_ids), 500):
+        chunk = order_ids[start : start + 500]
+        value = tx.fetch_json(_STORED.replace("{marks}", ",".join("?" * len(chunk))), chunk)
+        found.update(value)
+    return found
+
+
+def _received(order: Order) -> NewEvent:
+    return NewEvent(
+        type="order.received",
+        order_id=order.order_id,
+        data={
+            "external_id": order.external_id,
+            "channel": order.channel,
+            "lines": len(order.lines),
+            "region": order.ship_to.region,
+        },
+    )

@@ -198,59 +198,120 @@ def _move(tx: Tx, po_id: str, to: PoStatus, now: str, **columns: Any) -> sqlite3
     return row
 
 
+_FIND_AWAITING = (
+    "SELECT json_group_array(json_array(po_id, order_id, supplier_id)) FROM purchase_orders"
+    f" WHERE po_id IN ({{marks}}) AND status IN ({_AWAITING_SQL})"
+)
+_ACCEPT = (
+    "UPDATE purchase_orders SET status = 'accepted', supplier_ref = v.column2, message = NULL,"
+    " updated_at = v.column3, attempts = attempts + 1 FROM (VALUES {rows}) AS v"
+    f" WHERE po_id = v.column1 AND status IN ({_AWAITING_SQL})"
+)
+
+
+class _Awaiting(msgspec.Struct, array_like=True, frozen=True):
+    po_id: str
+    order_id: str
+    supplier_id: str
+
+
+_awaiting = msgspec.json.Decoder(list[_Awaiting])
+
+
+def _accept_all(
+    tx: Tx, accepted: list[MarkAccepted], at: str, new_events: list[NewEvent], orders: set[str]
+) -> list[bool]:
+    """The most common outcome, for a run of distinct POs at once: one read, one update."""
+    marks = ",".join("?" * len(accepted))
+    row = tx.execute(_FIND_AWAITING.replace("{marks}", marks), [a.po_id for a in accepted])
+    found = {p.po_id: p for p in _awaiting.decode(row.fetchone()[0])}
+    moves = [(a.po_id, a.supplier_ref, at) for a in accepted if a.po_id in found]
+    if moves:
+        tx.execute_rows(_ACCEPT, moves)
+    for outcome in accepted:
+        po = found.get(outcome.po_id)
+        if po is not None:
+            orders.add(po.order_id)
+            new_events.append(
+                NewEvent(
+                    type="po.accepted",
+                    order_id=po.order_id,
+                    po_id=po.po_id,
+                    supplier_id=po.supplier_id,
+                    data={"supplier_ref": outcome.supplier_ref},
+                )
+            )
+    return [outcome.po_id in found for outcome in accepted]
+
+
 def apply_outcomes(tx: Tx, outcomes: Sequence[PoOutcome], now: datetime) -> list[bool]:
-    """Record outcomes in order; for each, whether it changed anything."""
+    """Record outcomes in order; for each, whether it changed anything. Runs of acceptances of
+    distinct POs (nearly every outcome) are recorded set-based."""
     at = iso(now)
     changed: list[bool] = []
     new_events: list[NewEvent] = []
     orders: set[str] = set()
+    accepting: list[MarkAccepted] = []
     for outcome in outcomes:
-        row: sqlite3.Row | None = None
-        match outcome:
-            case MarkSent(po_id, ref, submitted):
-                row = tx.execute(
-                    "UPDATE purchase_orders SET status = 'sent', updated_at = ?,"
-                    " supplier_ref = coalesce(?, supplier_ref), attempts = attempts + ?"
-                    " WHERE po_id = ? AND status = 'pending' RETURNING order_id, supplier_id",
-                    (at, ref, int(submitted), po_id),
-                ).fetchone()
-                if row is not None:
-                    data = {"supplier_ref": ref} if ref else {}
-                    new_events.append(_po_event("po.sent", po_id, row, data))
-            case MarkAccepted(po_id, ref):
-                row = _move(tx, po_id, PoStatus.ACCEPTED, at, supplier_ref=ref, message=None)
-                if row is not None:
-                    new_events.append(_po_event("po.accepted", po_id, row, {"supplier_ref": ref}))
-            case MarkRejected(po_id, reason, message, failed):
-                status = PoStatus.FAILED if failed else PoStatus.REJECTED
-                row = _move(tx, po_id, status, at, reason=reason, message=message)
-                if row is not None:
-                    _return_stock(tx, row, reason)
-                    data = {"reason": reason, "message": message}
-                    new_events.append(_po_event(f"po.{status.value}", po_id, row, data))
-            case CountFailedAttempts(po_id, message, count, adapter_errors):
-                cursor = tx.execute(
-                    "UPDATE purchase_orders SET attempts = attempts + ?, message = ?,"
-                    " adapter_errors = adapter_errors + ?, updated_at = ?"
-                    f" WHERE po_id = ? AND status IN ({_AWAITING_SQL})",
-                    (count, message, adapter_errors, at, po_id),
-                )
-                changed.append(cursor.rowcount > 0)
-                continue
-            case MarkCancelConfirmed(po_id):
-                cursor = tx.execute(
-                    "UPDATE purchase_orders SET supplier_cancel = 'done'"
-                    " WHERE po_id = ? AND supplier_cancel = 'requested'",
-                    (po_id,),
-                )
-                changed.append(cursor.rowcount > 0)
-                continue
-        changed.append(row is not None)
-        if row is not None:
-            orders.add(row["order_id"])
+        if isinstance(outcome, MarkAccepted) and all(a.po_id != outcome.po_id for a in accepting):
+            accepting.append(outcome)
+            continue
+        if accepting:
+            changed.extend(_accept_all(tx, accepting, at, new_events, orders))
+            accepting = []
+        if isinstance(outcome, MarkAccepted):
+            accepting.append(outcome)
+            continue
+        changed.append(_apply_one(tx, outcome, at, new_events, orders))
+    if accepting:
+        changed.extend(_accept_all(tx, accepting, at, new_events, orders))
     events.append(tx, now, new_events)
     events.refresh_orders(tx, orders, now)
     return changed
+
+
+def _apply_one(
+    tx: Tx, outcome: PoOutcome, at: str, new_events: list[NewEvent], orders: set[str]
+) -> bool:
+    """Any outcome but an acceptance (see `_accept_all`)."""
+    row: sqlite3.Row | None = None
+    match outcome:
+        case MarkSent(po_id, ref, submitted):
+            row = tx.execute(
+                "UPDATE purchase_orders SET status = 'sent', updated_at = ?,"
+                " supplier_ref = coalesce(?, supplier_ref), attempts = attempts + ?"
+                " WHERE po_id = ? AND status = 'pending' RETURNING order_id, supplier_id",
+                (at, ref, int(submitted), po_id),
+            ).fetchone()
+            if row is not None:
+                data = {"supplier_ref": ref} if ref else {}
+                new_events.append(_po_event("po.sent", po_id, row, data))
+        case MarkRejected(po_id, reason, message, failed):
+            status = PoStatus.FAILED if failed else PoStatus.REJECTED
+            row = _move(tx, po_id, status, at, reason=reason, message=message)
+            if row is not None:
+                _return_stock(tx, row, reason)
+                data = {"reason": reason, "message": message}
+                new_events.append(_po_event(f"po.{status.value}", po_id, row, data))
+        case CountFailedAttempts(po_id, message, count, adapter_errors):
+            cursor = tx.execute(
+                "UPDATE purchase_orders SET attempts = attempts + ?, message = ?,"
+                " adapter_errors = adapter_errors + ?, updated_at = ?"
+                f" WHERE po_id = ? AND status IN ({_AWAITING_SQL})",
+                (count, message, adapter_errors, at, po_id),
+            )
+            return cursor.rowcount > 0
+        case MarkCancelConfirmed(po_id):
+            cursor = tx.execute(
+                "UPDATE purchase_orders SET supplier_cancel = 'done'"
+                " WHERE po_id = ? AND supplier_cancel = 'requested'",
+                (po_id,),
+            )
+            return cursor.rowcount > 0
+    if row is None:
+        return False
+    orders.add(row["order_id"])
+    return True
 
 
 async def record_outcomes(db: Database, outcomes: Sequence[PoOutcome], now: datetime) -> list[bool]:

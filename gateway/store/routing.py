@@ -2,8 +2,9 @@
 orders into purchase orders while reserving their stock.
 
 A group of orders is routed in one job with set-based statements: one read of the orders, one
-of the catalog, then one `executemany` per kind of write. The planner runs inside the job, on
-the current stock, so two orders can never both take the last unit. An order that makes the
+of the catalog, then one statement per kind of write for up to 64 rows (`Tx.execute_rows`).
+The planner runs inside the job, on the current stock, so two orders can never both take the
+last unit. An order that makes the
 planner raise is held (`internal_error`) and the rest of the group routes.
 """
 
@@ -19,7 +20,7 @@ from gateway.domain.model import CatalogItem, NewEvent, Order, OrderStatus, PoLi
 from gateway.domain.routing import Candidate, Hold, Planner, RoutePlan, SupplierView
 from gateway.plugin_api.adapters import PurchaseOrderRequest
 from gateway.store import events
-from gateway.store.codec import encode, iso, order_decoder, po_id_for
+from gateway.store.codec import encode, iso, po_id_for
 from gateway.store.db import Database, Tx
 from gateway.store.purchase_orders import request_for
 
@@ -75,7 +76,7 @@ async def orders_waiting_for_routing(db: Database, limit: int = 500) -> list[str
 
 
 class _Writes:
-    """What routing a group writes, collected so each kind is one `executemany`."""
+    """What routing a group writes, collected so each kind is written set-based."""
 
     def __init__(self) -> None:
         self.purchase_orders: list[tuple[str, str, str, str, bytes, str, str]] = []
@@ -84,15 +85,18 @@ class _Writes:
         self.events: list[NewEvent] = []
 
 
+_orders = msgspec.json.Decoder(list[Order])  # one read of the group's orders: one SQLite step
+
+
 def _load(tx: Tx, order_ids: Sequence[str]) -> tuple[list[Order], dict[tuple[str, str], Candidate]]:
     marks = ",".join("?" * len(order_ids))
-    orders = [
-        order_decoder.decode(row[0])
-        for row in tx.fetchall(
-            f"SELECT doc FROM orders WHERE order_id IN ({marks}) AND status = ? ORDER BY seq",
+    orders: list[Order] = _orders.decode(
+        tx.execute(
+            "SELECT json_group_array(json(CAST(doc AS TEXT))) FROM (SELECT doc FROM orders"
+            f" WHERE order_id IN ({marks}) AND status = ? ORDER BY seq)",
             [*order_ids, OrderStatus.RECEIVED.value],
-        )
-    ]
+        ).fetchone()[0]
+    )
     skus = sorted({line.sku for order in orders for line in order.lines})
     catalog: dict[tuple[str, str], Candidate] = {}
     if skus:
@@ -178,17 +182,22 @@ def _assign(
 
 
 def _apply(tx: Tx, writes: _Writes, now: datetime) -> None:
-    tx.executemany(
+    tx.execute_rows(
         "INSERT INTO purchase_orders (po_id, order_id, supplier_id, status, lines, created_at,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " updated_at) VALUES {rows}",
         writes.purchase_orders,
     )
-    tx.executemany(
-        "UPDATE catalog SET stock = stock - ? WHERE sku = ? AND supplier_id = ?", writes.stock
+    taken: dict[tuple[str, str], int] = {}
+    for quantity, sku, supplier_id in writes.stock:
+        taken[(sku, supplier_id)] = taken.get((sku, supplier_id), 0) + quantity
+    tx.execute_rows(
+        "UPDATE catalog SET stock = stock - v.column1 FROM (VALUES {rows}) AS v"
+        " WHERE sku = v.column2 AND supplier_id = v.column3",
+        [(quantity, sku, supplier_id) for (sku, supplier_id), quantity in taken.items()],
     )
-    tx.executemany(
-        "UPDATE orders SET status = ?, hold_reason = ?, hold_detail = ?, updated_at = ?"
-        " WHERE order_id = ?",
+    tx.execute_rows(
+        "UPDATE orders SET status = v.column1, hold_reason = v.column2, hold_detail = v.column3,"
+        " updated_at = v.column4 FROM (VALUES {rows}) AS v WHERE order_id = v.column5",
         writes.orders,
     )
     events.append(tx, now, writes.events)
