@@ -7,6 +7,8 @@ an event is written once and never copied or deleted.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -220,6 +222,8 @@ _ORDER_SNAPSHOTS = (
     " FROM orders o WHERE o.order_id IN ({marks})"
 )
 _events = msgspec.json.Decoder(list[Event])
+_SEQ = operator.attrgetter("seq")
+_PO_ID = operator.attrgetter("po_id")
 _snapshots = msgspec.json.Decoder(list[OrderSnapshot])
 
 
@@ -229,7 +233,7 @@ def events_after(
     """The next `limit` events after `after_seq`, in order (an index range: linear catch-up)."""
     row = conn.execute(_EVENTS_AFTER, (instance, after_seq, limit)).fetchone()
     found = _events.decode(row[0])
-    found.sort(key=lambda e: e.seq)  # already in order; the sort only makes sure of it
+    found.sort(key=_SEQ)  # already in order; the sort only makes sure of it
     return found
 
 
@@ -239,12 +243,15 @@ def order_snapshots(conn: sqlite3.Connection, order_ids: Sequence[str]) -> list[
         return []
     marks = ",".join("?" * len(order_ids))
     row = conn.execute(_ORDER_SNAPSHOTS.replace("{marks}", marks), list(order_ids)).fetchone()
-    return [
-        msgspec.structs.replace(
-            order, purchase_orders=tuple(sorted(order.purchase_orders, key=lambda p: p.po_id))
-        )
-        for order in _snapshots.decode(row[0])
-    ]
+    return [_pos_in_order(order) for order in _snapshots.decode(row[0])]
+
+
+def _pos_in_order(order: OrderSnapshot) -> OrderSnapshot:
+    """The POs by po_id, as the query lists them (made sure of: most orders have one PO)."""
+    pos = order.purchase_orders
+    if all(a.po_id < b.po_id for a, b in itertools.pairwise(pos)):
+        return order
+    return msgspec.structs.replace(order, purchase_orders=tuple(sorted(pos, key=_PO_ID)))
 
 
 class FeedBatch(msgspec.Struct, frozen=True):
