@@ -42,6 +42,7 @@ log = structlog.get_logger(__name__)
 Synchronous = Literal["full", "normal"]
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 Row = sqlite3.Row
+Connection = sqlite3.Connection  # what a `read` function is given
 
 
 class Tx:
