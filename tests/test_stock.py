@@ -5,6 +5,7 @@ are the functions the gateway's actors call."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -256,3 +257,27 @@ async def test_the_count_survives_a_restart_and_a_changed_configured_figure_repl
     async with Database(path) as db:
         await sync_catalog(db, restocked)
         assert await Store(db).stock("cheap") == 45
+
+
+async def test_outcomes_recorded_at_once_by_two_suppliers_each_get_their_own_answers(
+    store: Store,
+) -> None:
+    """Outcomes waiting for the same group commit are recorded in one pass; each recorder still
+    learns what its own outcomes changed, and a rejection among them gives its units back."""
+    first = await store.receive("SO-1", 1)
+    second = await store.receive("SO-2", 1)
+    await store.route([first, second])
+    first_po, _ = await store.po_of(first)
+    second_po, _ = await store.po_of(second)
+    assert await store.stock("cheap") == 1
+
+    commits = store.db.commits
+    accepted, rejected = await asyncio.gather(
+        record_outcomes(store.db, [MarkAccepted(first_po, "REF-1"), MarkAccepted("po_x-1")], T0),
+        record_outcomes(store.db, [MarkRejected(second_po, "bad_address", "no such street")], T0),
+    )
+    assert (accepted, rejected) == ([True, False], [True])
+    assert store.db.commits == commits + 1  # one group: they were recorded together
+    assert await store.order_status(first) == (OrderStatus.ACKNOWLEDGED, None)
+    assert await store.order_status(second) == (OrderStatus.ON_HOLD, "bad_address")
+    assert await store.stock("cheap") == 2

@@ -315,8 +315,24 @@ def _apply_one(
 
 
 async def record_outcomes(db: Database, outcomes: Sequence[PoOutcome], now: datetime) -> list[bool]:
-    """Record a group of outcomes in one unit of work."""
-    return await db.write(lambda tx: apply_outcomes(tx, outcomes, now))
+    """Record a group of outcomes in one unit of work, with those of every other supplier
+    waiting for the same group commit (`Database.write_batched`)."""
+    return await db.write_batched(_apply_for_all, (outcomes, now))
+
+
+def _apply_for_all(
+    tx: Tx, recorded: list[tuple[Sequence[PoOutcome], datetime]]
+) -> list[list[bool]]:
+    """The outcomes of several recorders in one pass, stamped with the latest of their times
+    (they differ by the milliseconds between two recorders)."""
+    now = max(moment for _, moment in recorded)
+    changed = apply_outcomes(tx, [o for outcomes, _ in recorded for o in outcomes], now)
+    results: list[list[bool]] = []
+    start = 0
+    for outcomes, _ in recorded:
+        results.append(changed[start : start + len(outcomes)])
+        start += len(outcomes)
+    return results
 
 
 def _po_event(kind: str, po_id: str, row: sqlite3.Row, data: dict[str, Any]) -> NewEvent:
