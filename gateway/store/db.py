@@ -79,7 +79,7 @@ class Tx:
         `UPDATE t SET a = v.column2 FROM (VALUES {rows}) AS v WHERE t.id = v.column1`. Why not
         `executemany`: it runs one SQLite step per row, and each step gives up the GIL, which
         the writer thread then waits to get back from the busy event loop (about 40 µs a time
-        under load, issue 5). Rows go in chunks of 64, 16, 4 and 1, so that few distinct
+        under load, issue 5). Rows go in chunks of 64, 32, 16, 8, 4, 2 and 1, so that few distinct
         statements exist for the statement cache. With UPDATE ... FROM, a target row matched by
         two rows of the list is updated once: give each key one row."""
         changed = 0
@@ -102,7 +102,7 @@ class Tx:
         return self.execute(sql, params).fetchall()
 
 
-_CHUNKS = (64, 16, 4, 1)
+_CHUNKS = (64, 32, 16, 8, 4, 2, 1)
 _json = msgspec.json.Decoder()
 
 
