@@ -17,7 +17,7 @@ Fewer statements, too: each SQLite step gives the GIL up, and under load the wri
 waits tens of µs to get it back from the event loop (2026-12-03: 63 % of the writer's time, at
 13.4 statements per order). Jobs write many rows per statement (`Tx.execute_rows`), read many
 rows as one JSON value (`Tx.fetch_json`), and callers of the same batched write share one
-call (`Database.write_batched`, used by intake): ~1.5 statements per order.
+call (`Database.write_batched`: intake, supplier outcomes): under one statement per order.
 """
 
 from __future__ import annotations
