@@ -281,3 +281,18 @@ async def test_outcomes_recorded_at_once_by_two_suppliers_each_get_their_own_ans
     assert await store.order_status(first) == (OrderStatus.ACKNOWLEDGED, None)
     assert await store.order_status(second) == (OrderStatus.ON_HOLD, "bad_address")
     assert await store.stock("cheap") == 2
+
+
+async def test_the_same_acceptance_twice_in_one_group_changes_the_po_once(store: Store) -> None:
+    """A repeated answer within one recorded group (a retry that raced its own success) ends the
+    set-based run of acceptances: the second finds the PO accepted already."""
+    order_id = await store.receive("SO-1", 1)
+    await store.route([order_id])
+    po_id, _ = await store.po_of(order_id)
+    outcomes = [MarkAccepted(po_id, "REF-1"), MarkAccepted(po_id, "REF-2")]
+    assert await record_outcomes(store.db, outcomes, store.now()) == [True, False]
+    row = await store.db.fetchone(
+        "SELECT supplier_ref FROM purchase_orders WHERE po_id = ?", (po_id,)
+    )
+    assert row is not None
+    assert row[0] == "REF-1"

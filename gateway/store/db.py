@@ -37,6 +37,7 @@ import msgspec
 import structlog
 
 T = TypeVar("T")
+J = TypeVar("J")
 log = structlog.get_logger(__name__)
 
 Synchronous = Literal["full", "normal"]
@@ -88,11 +89,11 @@ class Tx:
             self.statements += 1
         return changed
 
-    def fetch_json(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """The single value a `SELECT json_group_array(...)` query returns, decoded: a whole
+    def fetch_json(self, sql: str, params: Sequence[Any], decoder: msgspec.json.Decoder[J]) -> J:
+        """What a `SELECT json_group_array(...)` query returns, decoded by `decoder`: a whole
         result in one SQLite step (each row fetched is a step, see `execute_rows`)."""
         row = self.execute(sql, params).fetchone()
-        return _json.decode(row[0]) if row is not None and row[0] is not None else []
+        return decoder.decode(row[0])
 
     def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
         row: Row | None = self.execute(sql, params).fetchone()
@@ -103,7 +104,6 @@ class Tx:
 
 
 _CHUNKS = (64, 32, 16, 8, 4, 2, 1)
-_json = msgspec.json.Decoder()
 
 
 def row_chunks(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, list[Any]]]:

@@ -132,10 +132,12 @@ def refresh_orders(tx: Tx, order_ids: Iterable[str], now: datetime) -> None:
     ids = sorted(set(order_ids))
     if not ids:
         return
-    row = tx.execute(_ORDERS_AND_POS.replace("{marks}", ",".join("?" * len(ids))), ids).fetchone()
+    states = tx.fetch_json(
+        _ORDERS_AND_POS.replace("{marks}", ",".join("?" * len(ids))), ids, _po_states
+    )
     current: dict[str, OrderStatus] = {}
     pos: dict[str, list[_PoState]] = {}
-    for state in sorted(_po_states.decode(row[0]), key=lambda p: (p.order_id, p.po_id or "")):
+    for state in sorted(states, key=lambda p: (p.order_id, p.po_id or "")):
         current[state.order_id] = state.order_status
         if state.po_id is not None:
             pos.setdefault(state.order_id, []).append(state)

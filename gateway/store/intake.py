@@ -20,6 +20,7 @@ _INSERT = (
 )
 _STORED = "SELECT json_group_array(order_id) FROM orders WHERE order_id IN ({marks})"
 _FIRST_ID = "SELECT order_id FROM orders WHERE channel = ? AND external_id = ?"
+_ids = msgspec.json.Decoder(list[str])
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -50,9 +51,9 @@ async def store_orders(
 
 
 def _store(tx: Tx, submissions: list[_Submission]) -> list[list[Stored]]:
-    rows = []
-    for submission in submissions:
-        stamp = iso(submission.now)
+    stamps = [iso(submission.now) for submission in submissions]
+    rows: list[tuple[str, str, str, str, str, str, str, bytes]] = []
+    for submission, stamp in zip(submissions, stamps, strict=True):
         for order in submission.orders:
             rows.append(
                 (
@@ -70,8 +71,7 @@ def _store(tx: Tx, submissions: list[_Submission]) -> list[list[Stored]]:
     new_ids = None if inserted == len(rows) else _new_among(tx, [row[0] for row in rows])
     results: list[list[Stored]] = []
     received: list[tuple[str, NewEvent]] = []
-    for submission in submissions:
-        stamp = iso(submission.now)
+    for submission, stamp in zip(submissions, stamps, strict=True):
         stored: list[Stored] = []
         for order in submission.orders:
             if new_ids is not None and order.order_id not in new_ids:
@@ -95,8 +95,9 @@ def _new_among(tx: Tx, order_ids: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(order_ids), 500):
         chunk = order_ids[start : start + 500]
-        value = tx.fetch_json(_STORED.replace("{marks}", ",".join("?" * len(chunk))), chunk)
-        found.update(value)
+        marks = ",".join("?" * len(chunk))
+        stored: list[str] = tx.fetch_json(_STORED.replace("{marks}", marks), chunk, _ids)
+        found.update(stored)
     return found
 
 

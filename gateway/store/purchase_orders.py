@@ -223,8 +223,10 @@ def _accept_all(
 ) -> list[bool]:
     """The most common outcome, for a run of distinct POs at once: one read, one update."""
     marks = ",".join("?" * len(accepted))
-    row = tx.execute(_FIND_AWAITING.replace("{marks}", marks), [a.po_id for a in accepted])
-    found = {p.po_id: p for p in _awaiting.decode(row.fetchone()[0])}
+    awaiting = tx.fetch_json(
+        _FIND_AWAITING.replace("{marks}", marks), [a.po_id for a in accepted], _awaiting
+    )
+    found = {p.po_id: p for p in awaiting}
     moves = [(a.po_id, a.supplier_ref, at) for a in accepted if a.po_id in found]
     if moves:
         tx.execute_rows(_ACCEPT, moves)
@@ -251,20 +253,18 @@ def apply_outcomes(tx: Tx, outcomes: Sequence[PoOutcome], now: datetime) -> list
     changed: list[bool] = []
     new_events: list[NewEvent] = []
     orders: set[str] = set()
-    accepting: list[MarkAccepted] = []
+    accepting: dict[str, MarkAccepted] = {}  # the current run, by po_id
     for outcome in outcomes:
-        if isinstance(outcome, MarkAccepted) and all(a.po_id != outcome.po_id for a in accepting):
-            accepting.append(outcome)
-            continue
-        if accepting:
-            changed.extend(_accept_all(tx, accepting, at, new_events, orders))
-            accepting = []
+        ends_run = not isinstance(outcome, MarkAccepted) or outcome.po_id in accepting
+        if ends_run and accepting:
+            changed.extend(_accept_all(tx, list(accepting.values()), at, new_events, orders))
+            accepting = {}
         if isinstance(outcome, MarkAccepted):
-            accepting.append(outcome)
-            continue
-        changed.append(_apply_one(tx, outcome, at, new_events, orders))
+            accepting[outcome.po_id] = outcome
+        else:
+            changed.append(_apply_one(tx, outcome, at, new_events, orders))
     if accepting:
-        changed.extend(_accept_all(tx, accepting, at, new_events, orders))
+        changed.extend(_accept_all(tx, list(accepting.values()), at, new_events, orders))
     events.append(tx, now, new_events)
     events.refresh_orders(tx, orders, now)
     return changed

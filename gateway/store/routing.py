@@ -90,12 +90,11 @@ _orders = msgspec.json.Decoder(list[Order])  # one read of the group's orders: o
 
 def _load(tx: Tx, order_ids: Sequence[str]) -> tuple[list[Order], dict[tuple[str, str], Candidate]]:
     marks = ",".join("?" * len(order_ids))
-    orders: list[Order] = _orders.decode(
-        tx.execute(
-            "SELECT json_group_array(json(CAST(doc AS TEXT))) FROM (SELECT doc FROM orders"
-            f" WHERE order_id IN ({marks}) AND status = ? ORDER BY seq)",
-            [*order_ids, OrderStatus.RECEIVED.value],
-        ).fetchone()[0]
+    orders = tx.fetch_json(
+        "SELECT json_group_array(json(CAST(doc AS TEXT))) FROM (SELECT doc FROM orders"
+        f" WHERE order_id IN ({marks}) AND status = ? ORDER BY seq)",
+        [*order_ids, OrderStatus.RECEIVED.value],
+        _orders,
     )
     skus = sorted({line.sku for order in orders for line in order.lines})
     catalog: dict[tuple[str, str], Candidate] = {}
