@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import inspect
 import re
+import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ class ScriptedSocket:
         self.sent = bytearray()
         self.recvs = 0
         self.closed = False
+        self.options: list[tuple[int, int, int]] = []  # setsockopt calls
 
     @property
     def readable(self) -> bool:
@@ -77,6 +79,9 @@ class ScriptedSocket:
 
     def fileno(self) -> int:
         return -1
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        self.options.append((level, option, value))
 
     def close(self) -> None:
         self.closed = True
@@ -208,6 +213,18 @@ def test_lean_reading_of_the_stream_in_one_piece_is_paho_s() -> None:
     assert lean.client._buffer == b""
 
 
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
+def test_every_read_asks_for_quick_acks() -> None:
+    """A broker that delays small packets (Nagle's algorithm, Mosquitto's default) sends its
+    next PUBACK only once the last is ACKed; the lean reader has the kernel ACK at once."""
+    lean = Scripted(lean=True)
+    half = len(STREAM) // 2
+    lean.receive(STREAM[:half], STREAM[half:])
+    assert lean.socket.recvs == 2
+    assert lean.socket.options == [(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)] * 2
+    assert lean.state() == reference()
+
+
 def test_lean_reading_of_the_stream_split_anywhere_is_paho_s() -> None:
     expected = reference()
     for split in range(1, len(STREAM)):
@@ -293,6 +310,79 @@ async def test_the_feed_client_has_every_puback_of_thousands_from_mosquitto(
         assert client._unacked == set()
         assert client._pending_publishes == {}
         assert paho_client._buffer == b""
+
+
+class SilentBroker:
+    """Accepts one MQTT connection, answers its CONNECT and keeps each PUBLISH it receives,
+    acknowledging them only when told to (`acknowledge`)."""
+
+    def __init__(self) -> None:
+        self.published: list[int] = []  # packet ids, in the order received
+        self.arrived = asyncio.Condition()
+        self.writer: asyncio.StreamWriter | None = None
+        self.acked = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                command = (await reader.readexactly(1))[0]
+                length, shift = 0, 0
+                while True:
+                    byte = (await reader.readexactly(1))[0]
+                    length += (byte & 0x7F) << shift
+                    shift += 7
+                    if not byte & 0x80:
+                        break
+                body = await reader.readexactly(length)
+                if command == 0x10:  # CONNECT
+                    writer.write(b"\x20\x02\x00\x00")
+                elif command >> 4 == 3:  # PUBLISH at QoS 1: topic, then the packet id
+                    topic_length = body[0] << 8 | body[1]
+                    packet_id = body[2 + topic_length] << 8 | body[3 + topic_length]
+                    async with self.arrived:
+                        self.published.append(packet_id)
+                        self.arrived.notify_all()
+
+    async def wait_for(self, count: int) -> None:
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: len(self.published) >= count)
+
+    def acknowledge(self) -> None:
+        """A PUBACK for every PUBLISH received and not yet acknowledged."""
+        assert self.writer is not None
+        for packet_id in self.published[self.acked :]:
+            self.writer.write(bytes([0x40, 2, packet_id >> 8, packet_id & 0xFF]))
+        self.acked = len(self.published)
+
+
+async def test_the_whole_window_is_on_the_wire_before_the_first_puback() -> None:
+    """`publish_in_order(window=64)` sends 64 messages before any is acknowledged, not paho's
+    default of 20 in flight with the rest held back in its queue."""
+    silent = SilentBroker()
+    server = await asyncio.start_server(silent.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    messages = [(f"window/{i}", b"%d" % i, False) for i in range(100)]
+    async with server, _FeedClient("127.0.0.1", port, timeout=10) as client:
+        publishing = asyncio.create_task(client.publish_in_order(messages, window=64))
+        try:
+            async with asyncio.timeout(10):
+                await silent.wait_for(64)
+            assert not publishing.done()
+            assert len(client._unacked) == 64
+            assert len(silent.published) == 64  # no more than the window either
+            silent.acknowledge()
+            async with asyncio.timeout(10):
+                await silent.wait_for(100)
+                silent.acknowledge()
+                await publishing
+        finally:
+            publishing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publishing
+        assert client._unacked == set()
+        assert client._client._out_messages == {}
+        assert len(set(silent.published)) == 100
 
 
 class CuttingProxy:
