@@ -7,9 +7,11 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.store import db as db_module
 from gateway.store.db import Database, Tx, WriterFailed
 from tests.conftest import leftovers
 
@@ -171,8 +173,8 @@ async def test_the_leak_check_sees_an_open_database_and_a_task_left_running(
     assert leftovers(before) == []
 
 
-async def test_execute_rows_writes_every_row_in_few_statements(db: Database) -> None:
-    """85 rows go as chunks of 64, 16, 4 and 1: four statements, and the count is right."""
+async def test_execute_rows_writes_every_row_in_one_statement(db: Database) -> None:
+    """85 rows go as one statement, and the count of rows changed is right."""
 
     def job(tx: Tx) -> tuple[int, int]:
         changed = tx.execute_rows(
@@ -181,7 +183,7 @@ async def test_execute_rows_writes_every_row_in_few_statements(db: Database) -> 
         )
         return changed, tx.statements
 
-    assert await db.write(job) == (85, 4)
+    assert await db.write(job) == (85, 1)
     assert await keys(db) == [f"k{i:03}" for i in range(85)]
 
     def update(tx: Tx) -> int:
@@ -195,6 +197,62 @@ async def test_execute_rows_writes_every_row_in_few_statements(db: Database) -> 
     row = await db.fetchone("SELECT value FROM plugin_state WHERE key = 'k007'")
     assert row is not None
     assert row[0] == "same"
+
+
+_AWKWARD_ROWS = [
+    # text with quotes, backslashes, control characters, non-ASCII; integers, reals, NULL;
+    # a JSON document as bytes (stored as a BLOB, byte for byte)
+    ("plain", 1, 2.5, None, b'{"a":1}'),
+    ('quote " back \\ tab \t nl \n', -(2**62), 1e-300, "x", '{"名":"张三"}'.encode()),
+    ("张三 \u2028 end", 0, 100.0, None, None),
+    ("", 2**63 - 1, -0.5, "", b""),
+]
+_NUL_ROW = ("before \x00 after", 1, 1.0, None, None)
+
+
+@pytest.mark.parametrize(
+    ("json_rows", "with_nul", "statements"),
+    [(True, False, 1), (True, True, 2), (False, True, 2)],
+    ids=["json_each", "a_nul_in_a_text", "values_chunks"],
+)
+async def test_execute_rows_stores_every_kind_of_value_as_sqlite_would(
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    json_rows: bool,
+    with_nul: bool,
+    statements: int,
+) -> None:
+    """Rows through `json_each` (or VALUES chunks: on SQLite < 3.38, and when a text holds a
+    NUL, which `->>` would cut) keep their types and values: what `executemany` stores."""
+    monkeypatch.setattr(db_module, "_JSON_ROWS", json_rows)
+    rows = [*_AWKWARD_ROWS, _NUL_ROW] if with_nul else _AWKWARD_ROWS
+    create = "CREATE TABLE IF NOT EXISTS kinds (t TEXT, i INTEGER, r REAL, n TEXT, b BLOB)"
+
+    def job(tx: Tx) -> list[tuple[Any, ...]]:
+        tx.execute(create)
+        tx.execute("CREATE TABLE IF NOT EXISTS expected AS SELECT * FROM kinds WHERE 0")
+        before = tx.statements
+        tx.execute_rows("INSERT INTO kinds (t, i, r, n, b) VALUES {rows}", rows)
+        assert tx.statements - before == statements
+        tx.executemany("INSERT INTO expected VALUES (?, ?, ?, ?, ?)", rows)
+        query = "SELECT t, i, r, n, b, typeof(b), typeof(r), typeof(n) FROM {} ORDER BY rowid"
+        stored = tx.fetchall(query.format("kinds"))
+        assert [tuple(row) for row in stored] == [
+            tuple(row) for row in tx.fetchall(query.format("expected"))
+        ]
+        return [tuple(row) for row in stored]
+
+    stored = await db.write(job)
+    assert [row[:5] for row in stored] == [tuple(row) for row in rows]
+    assert [row[5] for row in stored][:4] == ["blob", "blob", "null", "blob"]
+
+
+async def test_execute_rows_refuses_sql_without_a_values_list(db: Database) -> None:
+    def job(tx: Tx) -> int:
+        return tx.execute_rows("INSERT INTO plugin_state SELECT {rows}", [("a",)])
+
+    with pytest.raises(ValueError, match="VALUES"):
+        await db.write(job)
 
 
 def _insert_all(tx: Tx, items: list[str]) -> list[str]:

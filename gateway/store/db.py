@@ -74,15 +74,15 @@ class Tx:
         return self.conn.executemany(sql, rows)
 
     def execute_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        """Run `sql` over many rows in a few statements; the number of rows it changed.
+        """Run `sql` over many rows in one statement; the number of rows it changed.
 
-        `sql` has `{rows}` where a VALUES list goes: `INSERT INTO t (a, b) VALUES {rows}`, or
-        `UPDATE t SET a = v.column2 FROM (VALUES {rows}) AS v WHERE t.id = v.column1`. Why not
-        `executemany`: it runs one SQLite step per row, and each step gives up the GIL, which
-        the writer thread then waits to get back from the busy event loop (about 40 µs a time
-        under load, issue 5). Rows go in chunks of 64, 32, 16, 8, 4, 2 and 1, so that few distinct
-        statements exist for the statement cache. With UPDATE ... FROM, a target row matched by
-        two rows of the list is updated once: give each key one row."""
+        `sql` has `VALUES {rows}` where the rows go: `INSERT INTO t (a, b) VALUES {rows}`, or
+        `UPDATE t SET a = v.column2 FROM (VALUES {rows}) AS v WHERE t.id = v.column1`. The rows
+        travel as one JSON array read by `json_each` (see `row_chunks`). Why not `executemany`:
+        it runs one SQLite step per row, and each step gives up the GIL, which the writer thread
+        then waits to get back from the busy event loop (about 40 µs a time under load, issue
+        5). With UPDATE ... FROM, a target row matched by two rows of the list is updated once:
+        give each key one row."""
         changed = 0
         for statement, params in row_chunks(sql, rows):
             changed += self.conn.execute(statement, params).rowcount
@@ -103,11 +103,33 @@ class Tx:
         return self.execute(sql, params).fetchall()
 
 
+# `->>` with an array index needs SQLite 3.38; older ones get the rows in VALUES chunks.
+_JSON_ROWS = sqlite3.sqlite_version_info >= (3, 38, 0)
 _CHUNKS = (64, 32, 16, 8, 4, 2, 1)
+_rows_encoder = msgspec.json.Encoder()
 
 
 def row_chunks(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, list[Any]]]:
-    """(statement, parameters) that run `sql` over `rows` (see `Tx.execute_rows`)."""
+    """(statement, parameters) that run `sql` over `rows` (see `Tx.execute_rows`).
+
+    One statement whatever the number of rows: `VALUES {rows}` becomes `SELECT value->>0 AS
+    column1, ... FROM json_each(?)` and the rows one JSON array of arrays, so SQLite takes them
+    in one step (2026-12-03: VALUES lists in chunks of 64/32/16/8/4/2/1 rows took 4 statements
+    for 30 rows). Values are what SQLite stores from Python alike: text, integers, reals, NULL;
+    `bytes` (our JSON documents, UTF-8) travel as text and are cast back to BLOB. Without
+    `->>` (SQLite < 3.38), and for rows with a NUL character in a text (`->>` would cut it
+    there), the rows go in VALUES chunks of 64, 32, 16, 8, 4, 2 and 1."""
+    if not rows:
+        return
+    if _JSON_ROWS:
+        blobs = frozenset(i for row in rows for i, v in enumerate(row) if v.__class__ is bytes)
+        texts = rows
+        if blobs:
+            texts = [tuple(v.decode() if v.__class__ is bytes else v for v in row) for row in rows]
+        payload = _rows_encoder.encode(texts)
+        if b"\\u0000" not in payload:  # SQLite's `->>` ends a text at a NUL character
+            yield _json_sql(sql, len(rows[0]), blobs), [payload]
+            return
     start, total = 0, len(rows)
     while start < total:
         size = next(c for c in _CHUNKS if c <= total - start)
@@ -117,9 +139,25 @@ def row_chunks(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, l
 
 
 @functools.cache
+def _json_sql(sql: str, width: int, blobs: frozenset[int]) -> str:
+    columns = ", ".join(
+        (f"CAST(value->>{i} AS BLOB)" if i in blobs else f"value->>{i}") + f" AS column{i + 1}"
+        for i in range(width)
+    )
+    # WHERE true: an INSERT ... SELECT followed by ON CONFLICT needs it to parse (SQLite's docs).
+    return _values(sql).replace("VALUES {rows}", f"SELECT {columns} FROM json_each(?) WHERE true")
+
+
+@functools.cache
 def _rows_sql(sql: str, rows: int, width: int) -> str:
     row = "(" + ",".join("?" * width) + ")"
-    return sql.replace("{rows}", ",".join([row] * rows))
+    return _values(sql).replace("{rows}", ",".join([row] * rows))
+
+
+def _values(sql: str) -> str:
+    if "VALUES {rows}" not in sql:
+        raise ValueError(f"execute_rows needs 'VALUES {{rows}}' in its SQL: {sql!r}")
+    return sql
 
 
 Job = Callable[[Tx], T]
