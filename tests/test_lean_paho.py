@@ -213,6 +213,65 @@ def test_lean_reading_of_the_stream_in_one_piece_is_paho_s() -> None:
     assert lean.client._buffer == b""
 
 
+def _connected(lean: bool) -> tuple[paho.Client, ScriptedSocket]:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="t", protocol=paho.MQTTv311)
+    if lean:
+        assert lean_paho.install(client)
+    sock = ScriptedSocket()
+    client._sock = sock  # type: ignore[assignment]
+    client._state = _ConnectionState.MQTT_CS_CONNECTED
+    return client, sock
+
+
+LEAN_MESSAGES = [
+    ("t/a", b"x", False),
+    ("gw/orders/ord_1/status", '{"status":"已路由"}'.encode(), True),
+    ("长/话题", b"", False),  # no payload
+    ("gw/events/order.received", b"p" * 200_000, True),  # a 3-byte remaining length
+]
+
+
+def test_lean_publishing_sends_the_bytes_paho_sends() -> None:
+    plain, plain_socket = _connected(lean=False)
+    for topic, payload, retain in LEAN_MESSAGES:
+        assert plain.publish(topic, payload, 1, retain).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+    lean, lean_socket = _connected(lean=True)
+    assert isinstance(lean, LeanPaho)
+    assert lean.publish_lean(LEAN_MESSAGES) == [1, 2, 3, 4]
+    assert lean.loop_write() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert len(plain_socket.sent) > 200_000
+    assert bytes(lean_socket.sent) == bytes(plain_socket.sent)
+    assert lean._out_packet == deque()
+
+
+def test_lean_pubacks_go_to_their_callback_and_paho_s_to_paho() -> None:
+    lean, _ = _connected(lean=True)
+    assert isinstance(lean, LeanPaho)
+    acked: list[int] = []
+    lean.on_lean_puback = acked.append
+    ids = lean.publish_lean(LEAN_MESSAGES[:2])
+    status = lean.publish("gw/status", b'"online"', 1, True)  # paho's own, as the feed's online
+    lean._sock.chunks.append(  # type: ignore[union-attr]
+        b"".join(bytes([0x40, 2, 0, mid]) for mid in (ids[1], status.mid, ids[0], ids[1]))
+    )
+    assert lean.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert acked == ids[::-1]  # the repeated PUBACK of ids[1] is ignored
+    assert status.is_published()
+    assert lean._lean_unacked == set()
+    assert lean._out_messages == {}
+
+
+def test_lean_publishing_refuses_what_paho_refuses() -> None:
+    lean, _ = _connected(lean=True)
+    assert isinstance(lean, LeanPaho)
+    for topic in ("", "a/+/b", "a/#", "x" * 65_536):
+        with pytest.raises(ValueError, match="not a topic"):
+            lean.publish_lean([(topic, b"x", False)])
+    lean._sock = None
+    with pytest.raises(ConnectionError):
+        lean.publish_lean(LEAN_MESSAGES)
+
+
 @pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
 def test_every_read_asks_for_quick_acks() -> None:
     """A broker that delays small packets (Nagle's algorithm, Mosquitto's default) sends its
@@ -310,6 +369,7 @@ async def test_the_feed_client_has_every_puback_of_thousands_from_mosquitto(
         assert client._unacked == set()
         assert client._pending_publishes == {}
         assert paho_client._buffer == b""
+        assert paho_client._lean_unacked == set()
 
 
 class SilentBroker:

@@ -257,6 +257,21 @@ class _FeedClient(aiomqtt.Client):
         keeps the messages): the connection watcher ends the connection and cancels it."""
         paho = self._client
         unacked = self._unacked
+        if isinstance(paho, lean_paho.LeanPaho) and paho.can_publish_lean:
+            paho.on_lean_puback = self._acked
+            sent = 0
+            while sent < len(messages):
+                room = window - len(unacked)
+                if room <= 0:
+                    await self._acks_down_to(window // 2)
+                    continue
+                try:
+                    unacked.update(paho.publish_lean(messages[sent : sent + room]))
+                except ConnectionError as error:  # as paho's publish says it, for the caller
+                    raise aiomqtt.MqttCodeError(paho_mqtt.MQTT_ERR_NO_CONN, str(error)) from None
+                sent += room
+            await self._acks_down_to(0)
+            return
         for topic, payload, retain in messages:
             if len(unacked) >= window:
                 await self._acks_down_to(window // 2)
@@ -273,6 +288,12 @@ class _FeedClient(aiomqtt.Client):
             self._ack_wanted = unacked
             self._acks_arrived.clear()
             await self._acks_arrived.wait()
+
+    def _acked(self, mid: int) -> None:
+        unacked = self._unacked
+        unacked.discard(mid)
+        if len(unacked) <= self._ack_wanted:
+            self._acks_arrived.set()
 
     def _on_publish(
         self,
