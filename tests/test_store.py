@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,29 @@ async def test_execute_rows_stores_every_kind_of_value_as_sqlite_would(
     stored = await db.write(job)
     assert [row[:5] for row in stored] == [tuple(row) for row in rows]
     assert [row[5] for row in stored][:4] == ["blob", "blob", "null", "blob"]
+
+
+async def test_execute_rows_passes_other_types_to_sqlite3_as_it_would(db: Database) -> None:
+    """A value JSON would change goes the VALUES way, where sqlite3 stores it as ever (a str
+    subclass) or refuses it as ever (a Decimal, which JSON would quietly turn into text)."""
+
+    class Status(str):
+        pass
+
+    def job(tx: Tx) -> tuple[int, list[tuple[Any, ...]]]:
+        tx.execute("CREATE TABLE typed (s TEXT, d TEXT)")
+        before = tx.statements
+        tx.execute_rows("INSERT INTO typed (s, d) VALUES {rows}", [(Status("ok"), "2026-12-03")])
+        statements = tx.statements - before
+        return statements, [tuple(r) for r in tx.fetchall("SELECT s, typeof(s), d FROM typed")]
+
+    assert await db.write(job) == (1, [("ok", "text", "2026-12-03")])
+
+    def refused(tx: Tx) -> int:
+        return tx.execute_rows("INSERT INTO typed (s, d) VALUES {rows}", [(Decimal("1.5"), "")])
+
+    with pytest.raises(sqlite3.ProgrammingError):
+        await db.write(refused)
 
 
 async def test_execute_rows_refuses_sql_without_a_values_list(db: Database) -> None:

@@ -117,12 +117,11 @@ def row_chunks(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, l
     in one step (2026-12-03: VALUES lists in chunks of 64/32/16/8/4/2/1 rows took 4 statements
     for 30 rows). Values are what SQLite stores from Python alike: text, integers, reals, NULL;
     `bytes` (our JSON documents, UTF-8) travel as text and are cast back to BLOB. Without
-    `->>` (SQLite < 3.38), and for rows with a NUL character in a text (`->>` would cut it
-    there), the rows go in VALUES chunks of 64, 32, 16, 8, 4, 2 and 1."""
+    `->>` (SQLite < 3.38), for rows with a NUL character in a text (`->>` would cut it there)
+    and for values of other types, the rows go in VALUES chunks of 64, 32, 16, 8, 4, 2 and 1."""
     if not rows:
         return
-    if _JSON_ROWS:
-        blobs = frozenset(i for row in rows for i, v in enumerate(row) if v.__class__ is bytes)
+    if _JSON_ROWS and (blobs := _blob_columns(rows)) is not None:
         texts = rows
         if blobs:
             texts = [tuple(v.decode() if v.__class__ is bytes else v for v in row) for row in rows]
@@ -136,6 +135,24 @@ def row_chunks(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, l
         chunk = rows[start : start + size]
         start += size
         yield _rows_sql(sql, size, len(chunk[0])), [value for row in chunk for value in row]
+
+
+# What goes through JSON unchanged; anything else (a datetime, a Decimal, a str subclass) takes
+# the VALUES path, where sqlite3 stores or refuses it as it always does.
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _blob_columns(rows: Sequence[Sequence[Any]]) -> frozenset[int] | None:
+    """The columns holding bytes; None if a value is of a type JSON would change."""
+    blobs: set[int] = set()
+    for row in rows:
+        for index, value in enumerate(row):
+            kind = value.__class__
+            if kind is bytes:
+                blobs.add(index)
+            elif kind not in _JSON_TYPES:
+                return None
+    return frozenset(blobs)
 
 
 @functools.cache
