@@ -579,6 +579,11 @@ def test_paho_still_has_what_the_lean_reader_relies_on() -> None:
     read = set(re.findall(r"_in_packet\[['\"](\w+)['\"]\]", "".join(handlers)))
     assert read == {"command", "packet", "remaining_length"}, about
     # What paho decodes from a PUBACK of 2 bytes is what LeanPaho passes on to on_publish.
+    # publish_lean puts a QoS 1 PUBLISH of many packets in paho's out-queue, with no info:
+    # paho's writer only looks further at a PUBLISH of QoS 0.
+    packet_write = inspect.getsource(paho.Client._packet_write)
+    assert "(packet['command'] & 0xF0) == PUBLISH and packet['qos'] == 0" in packet_write, about
+    assert packet_write.count("packet['info']") == 1, about
     decoded = _packet.decode_puback(0x40, b"\x00\x01", paho.MQTTv311)
     assert decoded.reason == lean_paho._SUCCESS, about
     assert str(decoded.properties) == str(lean_paho._NO_PROPERTIES) == "[]", about

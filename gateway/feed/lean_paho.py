@@ -1,4 +1,5 @@
-"""A leaner way for paho to read from the broker, for the event feed's client only (issue 5).
+"""Leaner ways for paho to read from and publish to the broker, for the event feed's client
+only (issue 5).
 
 The feed publishes ~6 QoS 1 messages per order, so the broker sends ~6 PUBACKs per order, and
 paho 2.2 spends 20-25 µs of the GIL-bound event loop on each: three `recv` calls for a 4-byte
@@ -23,7 +24,11 @@ only how bytes become packets:
 - Errors are paho's: the same return codes for a failed or closed socket and a malformed
   packet, on which `loop_read` closes the connection and reports it as before.
 
-And it acknowledges the broker's bytes at once (Linux: `TCP_QUICKACK` after every read). A
+`publish_lean` publishes a window of the feed's messages without paho's `publish`: the same
+PUBLISH bytes, built in one buffer and handed to paho's writer as one entry of its out-queue,
+their PUBACKs counted by the feed itself (see its docstring).
+
+It also acknowledges the broker's bytes at once (Linux: `TCP_QUICKACK` after every read). A
 broker with Nagle's algorithm on (Mosquitto's default, `set_tcp_nodelay false`) holds each
 small packet back while one it sent is not yet acknowledged at the TCP level, and Linux delays
 that ACK (up to 40 ms) unless it has data to send with it. While the feed waits for PUBACKs it
