@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from gateway.store import db as db_module
-from gateway.store.db import Database, Tx, WriterFailed
+from gateway.store.db import IN_LIST, Database, Tx, WriterFailed, json_list
 from tests.conftest import leftovers
 
+INSERT_ROWS = "INSERT INTO plugin_state (scope, key, value, updated_at) VALUES {rows}"
 INSERT_STATE = "INSERT INTO plugin_state (scope, key, value, updated_at) VALUES ('t', ?, '', '')"
 
 
@@ -269,6 +270,19 @@ async def test_execute_rows_passes_other_types_to_sqlite3_as_it_would(db: Databa
 
     with pytest.raises(sqlite3.ProgrammingError):
         await db.write(refused)
+
+
+async def test_an_in_list_takes_any_number_of_keys_as_one_text_parameter(db: Database) -> None:
+    """`IN_LIST` finds awkward keys, and more keys than SQLite allows parameters (32,766)."""
+    keys = [f"k{i:05}" for i in range(40_000)] + ['quote " back \\', "张三"]
+
+    def job(tx: Tx) -> tuple[int, int]:
+        tx.execute_rows(INSERT_ROWS, [("t", key, "", "") for key in keys[-3:]])
+        found = tx.fetchall(f"SELECT key FROM plugin_state WHERE key {IN_LIST}", [json_list(keys)])
+        return len(found), tx.statements
+
+    assert await db.write(job) == (3, 2)
+    assert isinstance(json_list(keys), str)  # a BLOB would be read as JSONB by SQLite >= 3.45
 
 
 async def test_execute_rows_refuses_sql_without_a_values_list(db: Database) -> None:

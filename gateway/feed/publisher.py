@@ -290,6 +290,7 @@ class _FeedClient(aiomqtt.Client):
             await self._acks_arrived.wait()
 
     def _acked(self, mid: int) -> None:
+        """A message of `publish_in_order` is acknowledged (by paho's path or the lean one)."""
         unacked = self._unacked
         unacked.discard(mid)
         if len(unacked) <= self._ack_wanted:
@@ -304,11 +305,8 @@ class _FeedClient(aiomqtt.Client):
         properties: Properties,
     ) -> None:
         super()._on_publish(client, userdata, mid, reason_code, properties)
-        unacked = self._unacked
-        if mid in unacked:
-            unacked.discard(mid)
-            if len(unacked) <= self._ack_wanted:
-                self._acks_arrived.set()
+        if mid in self._unacked:
+            self._acked(mid)
 
     def _on_disconnect(self, *args: Any, **kwargs: Any) -> None:
         super()._on_disconnect(*args, **kwargs)

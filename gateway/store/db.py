@@ -106,7 +106,18 @@ class Tx:
 # `->>` with an array index needs SQLite 3.38; older ones get the rows in VALUES chunks.
 _JSON_ROWS = sqlite3.sqlite_version_info >= (3, 38, 0)
 _CHUNKS = (64, 32, 16, 8, 4, 2, 1)
-_rows_encoder = msgspec.json.Encoder()
+_json_encoder = msgspec.json.Encoder()
+
+# `WHERE key IN_LIST` with `json_list(keys)` as its parameter: one statement text whatever the
+# number of keys (so the statement cache keeps it, where `IN (?,?,...)` made a new one for each
+# count), and no limit on their number. SQLite still probes the key's index once per key.
+IN_LIST = "IN (SELECT value FROM json_each(?))"
+
+
+def json_list(values: Sequence[str]) -> str:
+    """The parameter of an `IN_LIST`. Text, not bytes: SQLite 3.45 and later read a BLOB given to
+    a JSON function as its binary JSONB format."""
+    return _json_encoder.encode(values).decode()
 
 
 def row_chunks(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, list[Any]]]:
@@ -125,8 +136,8 @@ def row_chunks(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, l
         texts = rows
         if blobs:
             texts = [tuple(v.decode() if v.__class__ is bytes else v for v in row) for row in rows]
-        payload = _rows_encoder.encode(texts)
-        if b"\\u0000" not in payload:  # SQLite's `->>` ends a text at a NUL character
+        payload = _json_encoder.encode(texts).decode()  # text: see `json_list`
+        if "\\u0000" not in payload:  # SQLite's `->>` ends a text at a NUL character
             yield _json_sql(sql, len(rows[0]), blobs), [payload]
             return
     start, total = 0, len(rows)

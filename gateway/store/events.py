@@ -25,7 +25,7 @@ from gateway.domain.model import (
     PoStatus,
 )
 from gateway.store.codec import any_decoder, encode, iso, parse_iso
-from gateway.store.db import Database, Tx
+from gateway.store.db import IN_LIST, Database, Tx, json_list
 
 _INSERT = "INSERT INTO events (type, at, order_id, po_id, supplier_id, data) VALUES {rows}"
 
@@ -104,7 +104,7 @@ _ORDERS_AND_POS = (
     "SELECT json_group_array(json_array(o.order_id, o.status, po.po_id, po.supplier_id,"
     " po.status, po.reason, po.message))"
     " FROM orders o LEFT JOIN purchase_orders po ON po.order_id = o.order_id"
-    " WHERE o.order_id IN ({marks})"
+    f" WHERE o.order_id {IN_LIST}"
 )
 _SET_STATUSES = (
     "UPDATE orders SET status = v.column2, hold_reason = v.column3, hold_detail = v.column4,"
@@ -132,9 +132,7 @@ def refresh_orders(tx: Tx, order_ids: Iterable[str], now: datetime) -> None:
     ids = sorted(set(order_ids))
     if not ids:
         return
-    states = tx.fetch_json(
-        _ORDERS_AND_POS.replace("{marks}", ",".join("?" * len(ids))), ids, _po_states
-    )
+    states = tx.fetch_json(_ORDERS_AND_POS, [json_list(ids)], _po_states)
     current: dict[str, OrderStatus] = {}
     pos: dict[str, list[_PoState]] = {}
     for state in sorted(states, key=lambda p: (p.order_id, p.po_id or "")):
@@ -221,7 +219,7 @@ _ORDER_SNAPSHOTS = (
     "       SELECT shipment_id FROM shipments WHERE po_id = po.po_id"
     "       ORDER BY received_at DESC LIMIT 1)"
     "     WHERE po.order_id = o.order_id ORDER BY po.po_id)))))"
-    " FROM orders o WHERE o.order_id IN ({marks})"
+    f" FROM orders o WHERE o.order_id {IN_LIST}"
 )
 _events = msgspec.json.Decoder(list[Event])
 _SEQ = operator.attrgetter("seq")
@@ -243,8 +241,7 @@ def order_snapshots(conn: sqlite3.Connection, order_ids: Sequence[str]) -> list[
     """The latest state of these orders and their POs, each PO with its latest shipment."""
     if not order_ids:
         return []
-    marks = ",".join("?" * len(order_ids))
-    row = conn.execute(_ORDER_SNAPSHOTS.replace("{marks}", marks), list(order_ids)).fetchone()
+    row = conn.execute(_ORDER_SNAPSHOTS, [json_list(order_ids)]).fetchone()
     return [_pos_in_order(order) for order in _snapshots.decode(row[0])]
 
 

@@ -12,13 +12,13 @@ import msgspec
 from gateway.domain.model import NewEvent, Order, OrderStatus
 from gateway.store import events
 from gateway.store.codec import encode, iso
-from gateway.store.db import Database, Tx
+from gateway.store.db import IN_LIST, Database, Tx, json_list
 
 _INSERT = (
     "INSERT INTO orders (order_id, channel, external_id, status, created_at, received_at,"
     " updated_at, doc) VALUES {rows} ON CONFLICT (channel, external_id) DO NOTHING"
 )
-_STORED = "SELECT json_group_array(order_id) FROM orders WHERE order_id IN ({marks})"
+_STORED = f"SELECT json_group_array(order_id) FROM orders WHERE order_id {IN_LIST}"
 _FIRST_ID = "SELECT order_id FROM orders WHERE channel = ? AND external_id = ?"
 _ids = msgspec.json.Decoder(list[str])
 
@@ -92,13 +92,8 @@ def _store(tx: Tx, submissions: list[_Submission]) -> list[list[Stored]]:
 
 def _new_among(tx: Tx, order_ids: list[str]) -> set[str]:
     """Which of these ids the insert stored (the rest were duplicates)."""
-    found: set[str] = set()
-    for start in range(0, len(order_ids), 500):
-        chunk = order_ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        stored: list[str] = tx.fetch_json(_STORED.replace("{marks}", marks), chunk, _ids)
-        found.update(stored)
-    return found
+    stored: list[str] = tx.fetch_json(_STORED, [json_list(order_ids)], _ids)
+    return set(stored)
 
 
 def _received(order: Order) -> NewEvent:

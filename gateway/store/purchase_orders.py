@@ -18,7 +18,7 @@ from gateway.domain.model import PO_AWAITING_SUPPLIER, Address, NewEvent, Order,
 from gateway.plugin_api.adapters import PurchaseOrderLine, PurchaseOrderRequest
 from gateway.store import events
 from gateway.store.codec import iso, order_decoder, parse_iso, po_lines_decoder
-from gateway.store.db import Database, Tx
+from gateway.store.db import IN_LIST, Database, Tx, json_list
 
 _AWAITING_SQL = ", ".join(f"'{s.value}'" for s in PO_AWAITING_SUPPLIER)
 
@@ -141,9 +141,9 @@ async def load_requests(db: Database, po_ids: Sequence[str]) -> list[WaitingPo]:
 
     def read(conn: sqlite3.Connection) -> list[WaitingPo]:
         rows = conn.execute(
-            f"{_SELECT_REQUEST} WHERE po.po_id IN ({','.join('?' * len(po_ids))})"
+            f"{_SELECT_REQUEST} WHERE po.po_id {IN_LIST}"
             f" AND po.status IN ({_AWAITING_SQL}) ORDER BY po.po_id",
-            list(po_ids),
+            [json_list(po_ids)],
         ).fetchall()
         return [_request(r) for r in rows]
 
@@ -200,7 +200,7 @@ def _move(tx: Tx, po_id: str, to: PoStatus, now: str, **columns: Any) -> sqlite3
 
 _FIND_AWAITING = (
     "SELECT json_group_array(json_array(po_id, order_id, supplier_id)) FROM purchase_orders"
-    f" WHERE po_id IN ({{marks}}) AND status IN ({_AWAITING_SQL})"
+    f" WHERE po_id {IN_LIST} AND status IN ({_AWAITING_SQL})"
 )
 _ACCEPT = (
     "UPDATE purchase_orders SET status = 'accepted', supplier_ref = v.column2, message = NULL,"
@@ -222,10 +222,7 @@ def _accept_all(
     tx: Tx, accepted: list[MarkAccepted], at: str, new_events: list[NewEvent], orders: set[str]
 ) -> list[bool]:
     """The most common outcome, for a run of distinct POs at once: one read, one update."""
-    marks = ",".join("?" * len(accepted))
-    awaiting = tx.fetch_json(
-        _FIND_AWAITING.replace("{marks}", marks), [a.po_id for a in accepted], _awaiting
-    )
+    awaiting = tx.fetch_json(_FIND_AWAITING, [json_list([a.po_id for a in accepted])], _awaiting)
     found = {p.po_id: p for p in awaiting}
     moves = [(a.po_id, a.supplier_ref, at) for a in accepted if a.po_id in found]
     if moves:

@@ -21,7 +21,7 @@ from gateway.domain.routing import Candidate, Hold, Planner, RoutePlan, Supplier
 from gateway.plugin_api.adapters import PurchaseOrderRequest
 from gateway.store import events
 from gateway.store.codec import encode, iso, po_id_for
-from gateway.store.db import Database, Tx
+from gateway.store.db import IN_LIST, Database, Tx, json_list
 from gateway.store.purchase_orders import request_for
 
 INTERNAL_ERROR = "internal_error"
@@ -89,20 +89,18 @@ _orders = msgspec.json.Decoder(list[Order])  # one read of the group's orders: o
 
 
 def _load(tx: Tx, order_ids: Sequence[str]) -> tuple[list[Order], dict[tuple[str, str], Candidate]]:
-    marks = ",".join("?" * len(order_ids))
     orders = tx.fetch_json(
         "SELECT json_group_array(json(CAST(doc AS TEXT))) FROM (SELECT doc FROM orders"
-        f" WHERE order_id IN ({marks}) AND status = ? ORDER BY seq)",
-        [*order_ids, OrderStatus.RECEIVED.value],
+        f" WHERE order_id {IN_LIST} AND status = ? ORDER BY seq)",
+        [json_list(order_ids), OrderStatus.RECEIVED.value],
         _orders,
     )
     skus = sorted({line.sku for order in orders for line in order.lines})
     catalog: dict[tuple[str, str], Candidate] = {}
     if skus:
         for row in tx.fetchall(
-            "SELECT sku, supplier_id, cost, priority, stock FROM catalog"
-            f" WHERE sku IN ({','.join('?' * len(skus))})",
-            skus,
+            f"SELECT sku, supplier_id, cost, priority, stock FROM catalog WHERE sku {IN_LIST}",
+            [json_list(skus)],
         ):
             catalog[(row["supplier_id"], row["sku"])] = Candidate(
                 supplier_id=row["supplier_id"],
