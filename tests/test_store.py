@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -151,8 +152,69 @@ async def test_the_reader_cannot_write(db: Database) -> None:
 async def test_the_writer_counts_its_statements(db: Database) -> None:
     before = db.statements
     await db.write(lambda tx: tx.executemany(INSERT_STATE, [("a",), ("b",), ("c",)]))
-    # BEGIN, SAVEPOINT, three inserts, RELEASE, COMMIT
-    assert db.statements - before == 7
+    # BEGIN, three inserts, COMMIT: no savepoint while no job raises
+    assert db.statements - before == 5
+
+
+async def test_a_job_beside_a_failing_one_commits_once_with_one_callback(db: Database) -> None:
+    """A group in which a job raises is rolled back and run again with a savepoint per job:
+    the good jobs run twice, but their rows and callbacks land once, and the count shows the
+    second run (BEGIN, COMMIT; then ROLLBACK aside, BEGIN, COMMIT and per job SAVEPOINT and
+    RELEASE, plus ROLLBACK TO for the bad one)."""
+    runs: list[str] = []
+    callbacks: list[str] = []
+
+    def good(tx: Tx) -> str:
+        runs.append("good")
+        tx.execute(INSERT_STATE, ("good",))
+        tx.after_commit(lambda: callbacks.append("good"))
+        return "good"
+
+    def bad(tx: Tx) -> None:
+        runs.append("bad")
+        tx.execute(INSERT_STATE, ("bad",))
+        tx.after_commit(lambda: callbacks.append("bad"))
+        raise ValueError("bad input")
+
+    before = db.statements
+    results = await asyncio.gather(db.write(good), db.write(bad), return_exceptions=True)
+    assert results[0] == "good"
+    assert isinstance(results[1], ValueError)
+    assert runs == ["good", "bad", "good", "bad"]
+    assert callbacks == ["good"]
+    assert await keys(db) == ["good"]
+    assert db.commits == 1
+    # first run: BEGIN, 2 inserts; second: BEGIN, 2 x (SAVEPOINT, insert, RELEASE), ROLLBACK TO,
+    # COMMIT (the ROLLBACK between the runs is not counted)
+    assert db.statements - before == 3 + 1 + 6 + 1 + 1
+
+
+async def test_writes_queued_while_a_group_runs_join_it_before_its_commit(
+    db: Database,
+) -> None:
+    """Jobs that arrive while the writer thread is inside a group are taken into the same
+    transaction: they do not wait for that group's commit and a group of their own."""
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(tx: Tx) -> str:
+        tx.execute(INSERT_STATE, ("first",))
+        started.set()
+        if not release.wait(timeout=10):
+            raise TimeoutError("the test never released the writer")
+        return "first"
+
+    first = asyncio.create_task(db.write(slow))
+    assert await asyncio.to_thread(started.wait, 10)
+    commits = db.commits
+    late = [asyncio.create_task(db.write(insert(f"late-{i}"))) for i in range(3)]
+    await asyncio.sleep(0)  # one pass of the loop: each task runs to its first await
+    assert len(db._queue) == 3  # queued, with the writer thread still inside the group
+    release.set()
+    assert await first == "first"
+    assert await asyncio.gather(*late) == ["late-0", "late-1", "late-2"]
+    assert db.commits == commits + 1
+    assert await keys(db) == ["first", "late-0", "late-1", "late-2"]
 
 
 async def test_the_leak_check_sees_an_open_database_and_a_task_left_running(

@@ -3,8 +3,9 @@
 Units of work, not statements, cross threads. A write is a plain function `job(tx)` that runs
 on the store's writer thread with the standard `sqlite3` module. The writer task takes every job
 waiting in its queue, hands the whole group to the writer thread at once, and that thread runs
-them in one transaction (each job in its own savepoint, so one failing job does not undo the
-others) and commits once: one thread hand-off and one fsync for the group. A job's
+them in one transaction, takes in the jobs that arrived meanwhile, and commits once: one thread
+hand-off and one fsync for the group. One failing job does not undo the others: the group is
+then run again with a savepoint per job (see `Database._run_group`). A job's
 `after_commit` callbacks run on the event loop once its data is durable; that is where messages
 to other actors are sent from. Reads are whole functions too (`read(fn)`), run on a reader
 thread with its own connection, which never waits for the writer (WAL).
@@ -29,6 +30,8 @@ import functools
 import importlib.resources
 import re
 import sqlite3
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -249,7 +252,10 @@ class Database:
         # One thread each: a connection is only ever used by the thread that owns it.
         self._writer_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._reader_thread: concurrent.futures.ThreadPoolExecutor | None = None
-        self._queue: list[_Pending[Any]] = []
+        # Filled on the loop, emptied by the writer task and, for late arrivals that join an
+        # open transaction, by the writer thread: hence the lock.
+        self._queue: deque[_Pending[Any]] = deque()
+        self._queue_lock = threading.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -343,7 +349,8 @@ class Database:
         if self._closing or self._task is None:
             raise DatabaseClosed("database is closing")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(job, future, units, batch, item))
+        with self._queue_lock:
+            self._queue.append(_Pending(job, future, units, batch, item))
         self.waiting_units += units
         self._wake.set()
         return await asyncio.shield(future)
@@ -400,32 +407,87 @@ class Database:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            outcomes, commit_error = await loop.run_in_executor(
-                self._writer_thread, self._run_group, self._writer_conn, batch
+            group, outcomes, commit_error = await loop.run_in_executor(
+                self._writer_thread, self._run_group, self._writer_conn, self._take(self.max_batch)
             )
-            self.waiting_units -= sum(p.size for p in batch)
-            self._complete(batch, outcomes, commit_error)
+            self.waiting_units -= sum(p.size for p in group)
+            self._complete(group, outcomes, commit_error)
+
+    def _take(self, limit: int) -> list[_Pending[Any]]:
+        """Up to `limit` jobs from the front of the queue (on the loop or the writer thread)."""
+        with self._queue_lock:
+            queue = self._queue
+            return [queue.popleft() for _ in range(min(limit, len(queue)))]
 
     def _run_group(
-        self, conn: sqlite3.Connection, batch: list[_Pending[Any]]
-    ) -> tuple[list[_Outcome], BaseException | None]:
-        """On the writer thread: every job of the group in one transaction."""
-        outcomes: list[_Outcome] = []
+        self, conn: sqlite3.Connection, group: list[_Pending[Any]]
+    ) -> tuple[list[_Pending[Any]], list[_Outcome], BaseException | None]:
+        """On the writer thread: every job of the group in one transaction; the jobs that
+        arrived while the group ran join it before the commit. Returns the jobs it ran.
+
+        Jobs rarely raise, so the group first runs without a savepoint per job (two SQLite
+        steps each, and each step waits for the GIL: see `Tx.execute_rows`). If one does raise,
+        the group is rolled back and run again with a savepoint per job, so that only the
+        failing job's writes are undone. A job therefore may run twice: its effects belong in
+        the transaction and in `after_commit` callbacks, both of which the rollback discards."""
         self.statements += 2  # BEGIN and COMMIT
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for unit in _units(batch):
-                if unit[0].batch is None:
-                    self._run_job(conn, unit[0], outcomes)
-                else:
-                    self._run_batch(conn, unit, outcomes)
+            try:
+                outcomes = self._run_units(conn, group, contained=False)
+                if late := self._take(self.max_batch - len(group)):
+                    group = group + late  # before running them: a fallback reruns them too
+                    outcomes += self._run_units(conn, late, contained=False)
+            except _JobRaised:
+                if conn.in_transaction:  # some errors (a full disk) end it already
+                    conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                self.statements += 2
+                outcomes = self._run_units(conn, group, contained=True)
             conn.execute("COMMIT")
         except Exception as error:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
-            return [], error
-        return outcomes, None
+            return group, [], error
+        return group, outcomes, None
+
+    def _run_units(
+        self, conn: sqlite3.Connection, jobs: list[_Pending[Any]], *, contained: bool
+    ) -> list[_Outcome]:
+        """Run `jobs` in the open transaction. `contained`: each unit in its own savepoint
+        (a job that raises fails alone); otherwise the first to raise raises `_JobRaised`."""
+        outcomes: list[_Outcome] = []
+        for unit in _units(jobs):
+            if not contained:
+                self._run_unit(conn, unit, outcomes)
+            elif unit[0].batch is None:
+                self._run_job(conn, unit[0], outcomes)
+            else:
+                self._run_batch(conn, unit, outcomes)
+        return outcomes
+
+    def _run_unit(
+        self, conn: sqlite3.Connection, unit: list[_Pending[Any]], out: list[_Outcome]
+    ) -> None:
+        """One unit of work, uncontained: if it raises, the whole group is run again."""
+        first = unit[0]
+        tx = Tx(conn)
+        try:
+            if first.batch is None:
+                assert first.job is not None
+                results = [first.job(tx)]
+            else:
+                results = first.batch(tx, [p.item for p in unit])
+                if len(results) != len(unit):
+                    raise RuntimeError(
+                        f"{first.batch!r} gave {len(results)} results for {len(unit)} items"
+                    )
+        except Exception as error:
+            raise _JobRaised from error
+        finally:
+            self.statements += tx.statements
+        for index, (pending, result) in enumerate(zip(unit, results, strict=True)):
+            out.append(_Outcome(pending, result, None, tx._after if index == 0 else []))
 
     def _run_job(
         self, conn: sqlite3.Connection, pending: _Pending[Any], out: list[_Outcome]
@@ -513,10 +575,14 @@ class Database:
             return
         self.failure = error or WriterFailed("the writer task was cancelled")
         log.error("store.writer_failed", error=repr(self.failure))
-        waiting, self._queue = self._queue, []
+        waiting = self._take(len(self._queue))
         for pending in waiting:
             if not pending.future.done():
                 pending.future.set_exception(WriterFailed(f"the store's writer stopped: {error!r}"))
+
+
+class _JobRaised(Exception):
+    """A job raised in a group run without savepoints: run the group again, contained."""
 
 
 def _units(batch: list[_Pending[Any]]) -> list[list[_Pending[Any]]]:
