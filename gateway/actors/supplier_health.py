@@ -143,13 +143,24 @@ class SupplierHealth:
         self.queue_depth = 0
         self._latencies: collections.deque[float] = collections.deque(maxlen=self.WINDOW)
         self._outcomes: collections.deque[bool] = collections.deque(maxlen=self.WINDOW)
+        # Kept up to date as calls come in, not counted and sorted at every read: routing reads
+        # every supplier's score once per group of orders, far more often than calls end.
+        self._failures = 0  # of the calls in `_outcomes`
+        self._p95_ms: float | None = None
+        self._p95_stale = False
         self._last_state = self.state
 
     def record(self, ok: bool, latency_s: float | None) -> None:
         """One call's outcome: ok means the supplier answered as a working system would."""
-        self._outcomes.append(ok)
+        outcomes = self._outcomes
+        if len(outcomes) == outcomes.maxlen and not outcomes[0]:
+            self._failures -= 1  # the oldest, about to drop out of the window, had failed
+        outcomes.append(ok)
+        if not ok:
+            self._failures += 1
         if latency_s is not None:
             self._latencies.append(latency_s)
+            self._p95_stale = True
         if ok:
             self.circuit.success()
         else:
@@ -163,14 +174,15 @@ class SupplierHealth:
 
     @property
     def error_rate(self) -> float:
-        return self._outcomes.count(False) / len(self._outcomes) if self._outcomes else 0.0
+        return self._failures / len(self._outcomes) if self._outcomes else 0.0
 
     @property
     def latency_p95_ms(self) -> float | None:
-        if not self._latencies:
-            return None
-        ordered = sorted(self._latencies)
-        return round(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000, 1)
+        if self._p95_stale:
+            ordered = sorted(self._latencies)
+            self._p95_ms = round(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000, 1)
+            self._p95_stale = False
+        return self._p95_ms
 
     @property
     def state(self) -> SupplierState:
