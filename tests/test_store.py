@@ -120,6 +120,33 @@ async def test_a_writer_that_dies_fails_every_waiting_write_and_the_store_is_not
         await db.write(insert("later"))
 
 
+async def test_a_writer_that_dies_mid_group_fails_that_group_too(db: Database) -> None:
+    """The writer task can end while its thread still runs a group (a bug, a cancellation):
+    the callers of that group get WriterFailed instead of waiting forever."""
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(tx: Tx) -> str:
+        started.set()
+        release.wait(timeout=10)
+        return "slow"
+
+    in_group = asyncio.create_task(db.write(slow))
+    assert await asyncio.to_thread(started.wait, 10)
+    queued = asyncio.create_task(db.write(insert("queued")))
+    task = db._task
+    assert task is not None
+    task.cancel()
+    try:
+        done, _ = await asyncio.wait([in_group, queued], timeout=10)
+    finally:
+        release.set()
+    assert len(done) == 2
+    for finished in done:
+        assert isinstance(finished.exception(), WriterFailed)
+    assert not db.is_open
+
+
 async def test_a_read_right_after_a_commit_sees_it_while_other_reads_are_in_flight(
     db: Database,
 ) -> None:

@@ -256,6 +256,7 @@ class Database:
         # open transaction, by the writer thread: hence the lock.
         self._queue: deque[_Pending[Any]] = deque()
         self._queue_lock = threading.Lock()
+        self._running: list[_Pending[Any]] = []  # taken from the queue, not yet settled
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -410,14 +411,20 @@ class Database:
             group, outcomes, commit_error = await loop.run_in_executor(
                 self._writer_thread, self._run_group, self._writer_conn, self._take(self.max_batch)
             )
+            self._running = []
             self.waiting_units -= sum(p.size for p in group)
             self._complete(group, outcomes, commit_error)
 
     def _take(self, limit: int) -> list[_Pending[Any]]:
-        """Up to `limit` jobs from the front of the queue (on the loop or the writer thread)."""
+        """Up to `limit` jobs from the front of the queue, noted as running (on the loop or the
+        writer thread); none once the writer has failed, whose waiting jobs are then failed."""
         with self._queue_lock:
+            if self.failure is not None:
+                return []
             queue = self._queue
-            return [queue.popleft() for _ in range(min(limit, len(queue)))]
+            taken = [queue.popleft() for _ in range(min(limit, len(queue)))]
+            self._running.extend(taken)
+            return taken
 
     def _run_group(
         self, conn: sqlite3.Connection, group: list[_Pending[Any]]
@@ -569,16 +576,23 @@ class Database:
             log.error("store.callback_failed", kind=kind, error=repr(error), exc_info=error)
 
     def _writer_ended(self, task: asyncio.Task[None]) -> None:
-        """The writer task ended: normal at close; otherwise fail every waiting write."""
+        """The writer task ended: normal at close; otherwise fail every waiting write, those of
+        the group the writer thread may still be running included (whether that group commits
+        is not known here: a caller that retries finds its work done, as after a crash)."""
         error = None if task.cancelled() else task.exception()
         if error is None and self._closing:
             return
-        self.failure = error or WriterFailed("the writer task was cancelled")
-        log.error("store.writer_failed", error=repr(self.failure))
-        waiting = self._take(len(self._queue))
+        failure = error or WriterFailed("the writer task was cancelled")
+        with self._queue_lock:  # the writer thread takes no more late jobs after this
+            self.failure = failure
+            waiting = [*self._running, *self._queue]
+            self._running = []
+            self._queue.clear()
+        log.error("store.writer_failed", error=repr(failure))
         for pending in waiting:
             if not pending.future.done():
-                pending.future.set_exception(WriterFailed(f"the store's writer stopped: {error!r}"))
+                stopped = WriterFailed(f"the store's writer stopped: {failure!r}")
+                pending.future.set_exception(stopped)
 
 
 class _JobRaised(Exception):
