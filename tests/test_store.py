@@ -185,9 +185,8 @@ async def test_the_writer_counts_its_statements(db: Database) -> None:
 
 async def test_a_job_beside_a_failing_one_commits_once_with_one_callback(db: Database) -> None:
     """A group in which a job raises is rolled back and run again with a savepoint per job:
-    the good jobs run twice, but their rows and callbacks land once, and the count shows the
-    second run (BEGIN, COMMIT; then ROLLBACK aside, BEGIN, COMMIT and per job SAVEPOINT and
-    RELEASE, plus ROLLBACK TO for the bad one)."""
+    the good job runs twice, but its row and its callback land once, and the statements of
+    both runs are counted."""
     runs: list[str] = []
     callbacks: list[str] = []
 
