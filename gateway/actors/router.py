@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 import structlog
@@ -32,6 +33,12 @@ from gateway.store.routing import (
 log = structlog.get_logger(__name__)
 
 BATCH = 200
+# Once an order arrives, how long the router waits for more before it routes them together
+# (unless BATCH are waiting already). Routed alone, each order was a unit of work of its own
+# (the suppliers' scores, the catalog read, five statements, its events): at 300 orders/s,
+# 20 ms gathers ~6 orders and took the gateway's CPU per order down ~12 % and its SQL
+# statements per order by half (docs/performance.md). An order routes at most 20 ms later.
+ROUTE_LINGER_S = 0.02
 
 
 class RouterActor:
@@ -44,6 +51,8 @@ class RouterActor:
         suppliers: Callable[[], Mapping[str, SupplierView]],
         clock: Clock,
         metrics: Metrics,
+        *,
+        linger_s: float = ROUTE_LINGER_S,
     ) -> None:
         self._db = db
         self._mailbox = mailbox
@@ -52,6 +61,7 @@ class RouterActor:
         self._suppliers = suppliers
         self._clock = clock
         self._metrics = metrics
+        self._linger_s = linger_s
 
     async def run(self, ready: Ready) -> None:
         ready()
@@ -61,18 +71,28 @@ class RouterActor:
             if message is None:
                 await self._sweep()
                 continue
-            order_ids: list[str] = []
-            # Coalesce what is already waiting: one transaction routes many orders.
-            while message is not None:
-                if isinstance(message, OrdersAccepted):
-                    order_ids.extend(message.order_ids)
-                if len(order_ids) >= BATCH:
-                    break
-                message = self._mailbox.get_nowait()
+            order_ids = await self._gather(message)
             if order_ids:
                 await self._route(order_ids)
             if self._mailbox.take_overflow():
                 await self._sweep()
+
+    async def _gather(self, first: Message) -> list[str]:
+        """The orders of `first` and of the messages that arrive within the linger after it,
+        up to BATCH: one transaction routes them all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._linger_s
+        order_ids: list[str] = []
+        message: Message | None = first
+        while message is not None:
+            if isinstance(message, OrdersAccepted):
+                order_ids.extend(message.order_ids)
+            if len(order_ids) >= BATCH:
+                break
+            message = self._mailbox.get_nowait()
+            if message is None and (left := deadline - loop.time()) > 0:
+                message = await self._mailbox.get_or_none(left)
+        return order_ids
 
     async def _sweep(self) -> None:
         """Route every order the store says is still waiting (after a restart or overflow)."""
