@@ -40,10 +40,14 @@ async def test_orders_arriving_within_the_linger_are_routed_together(db: Databas
     bus = Bus()
     actor = router(db, bus, linger_s=30.0)  # long: only a full batch or an arrival ends the wait
     gathering = asyncio.create_task(actor._gather(OrdersAccepted(("ord-1",))))
-    await asyncio.sleep(0)  # one pass of the loop: the router finds its mailbox empty and waits
-    assert not gathering.done()
-    bus.offer(ROUTER, OrdersAccepted(("ord-2",)))
-    bus.offer(ROUTER, OrdersAccepted(tuple(f"ord-{i}" for i in range(3, BATCH + 5))))
+
+    def arrive() -> None:
+        bus.offer(ROUTER, OrdersAccepted(("ord-2",)))
+        bus.offer(ROUTER, OrdersAccepted(tuple(f"ord-{i}" for i in range(3, BATCH + 5))))
+
+    # The loop runs callbacks in the order they were scheduled: the router first finds its
+    # mailbox empty (without a linger it would return ["ord-1"] there), then these arrive.
+    asyncio.get_running_loop().call_soon(arrive)
     # the batch is full: routed now, without waiting out the linger; the rest waits its turn
     async with asyncio.timeout(10):
         gathered = await gathering

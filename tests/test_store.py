@@ -210,9 +210,9 @@ async def test_a_job_beside_a_failing_one_commits_once_with_one_callback(db: Dat
     assert callbacks == ["good"]
     assert await keys(db) == ["good"]
     assert db.commits == 1
-    # first run: BEGIN, 2 inserts; second: BEGIN, 2 x (SAVEPOINT, insert, RELEASE), ROLLBACK TO,
-    # COMMIT (the ROLLBACK between the runs is not counted)
-    assert db.statements - before == 3 + 1 + 6 + 1 + 1
+    # first run: BEGIN, 2 inserts, ROLLBACK; second: BEGIN, 2 x (SAVEPOINT, insert, RELEASE),
+    # ROLLBACK TO for the bad job, COMMIT
+    assert db.statements - before == 4 + 1 + 6 + 1 + 1
 
 
 async def test_writes_queued_while_a_group_runs_join_it_before_its_commit(
@@ -234,9 +234,9 @@ async def test_writes_queued_while_a_group_runs_join_it_before_its_commit(
     assert await asyncio.to_thread(started.wait, 10)
     commits = db.commits
     late = [asyncio.create_task(db.write(insert(f"late-{i}"))) for i in range(3)]
-    await asyncio.sleep(0)  # one pass of the loop: each task runs to its first await
-    assert len(db._queue) == 3  # queued, with the writer thread still inside the group
-    release.set()
+    # The loop runs callbacks in the order they were scheduled: the three tasks queue their
+    # writes before the writer thread is let go.
+    asyncio.get_running_loop().call_soon(release.set)
     assert await first == "first"
     assert await asyncio.gather(*late) == ["late-0", "late-1", "late-2"]
     assert db.commits == commits + 1

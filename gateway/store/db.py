@@ -449,7 +449,7 @@ class Database:
                 if conn.in_transaction:  # some errors (a full disk) end it already
                     conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
-                self.statements += 2
+                self.statements += 2  # BEGIN and COMMIT again (the ROLLBACK ended the first)
                 outcomes = self._run_units(conn, group, contained=True)
             conn.execute("COMMIT")
         except Exception as error:
@@ -464,67 +464,33 @@ class Database:
         """Run `jobs` in the open transaction. `contained`: each unit in its own savepoint
         (a job that raises fails alone); otherwise the first to raise raises `_JobRaised`."""
         outcomes: list[_Outcome] = []
+        run = self._run_contained if contained else self._run_bare
         for unit in _units(jobs):
-            if not contained:
-                self._run_unit(conn, unit, outcomes)
-            elif unit[0].batch is None:
-                self._run_job(conn, unit[0], outcomes)
-            else:
-                self._run_batch(conn, unit, outcomes)
+            run(conn, unit, outcomes)
         return outcomes
 
-    def _run_unit(
+    def _run_bare(
         self, conn: sqlite3.Connection, unit: list[_Pending[Any]], out: list[_Outcome]
     ) -> None:
         """One unit of work, uncontained: if it raises, the whole group is run again."""
-        first = unit[0]
         tx = Tx(conn)
         try:
-            if first.batch is None:
-                assert first.job is not None
-                results = [first.job(tx)]
-            else:
-                results = first.batch(tx, [p.item for p in unit])
-                if len(results) != len(unit):
-                    raise RuntimeError(
-                        f"{first.batch!r} gave {len(results)} results for {len(unit)} items"
-                    )
+            results = _call(tx, unit)
         except Exception as error:
             raise _JobRaised from error
         finally:
             self.statements += tx.statements
-        for index, (pending, result) in enumerate(zip(unit, results, strict=True)):
-            out.append(_Outcome(pending, result, None, tx._after if index == 0 else []))
+        _settle(unit, results, tx, out)
 
-    def _run_job(
-        self, conn: sqlite3.Connection, pending: _Pending[Any], out: list[_Outcome]
-    ) -> None:
-        """One job in its own savepoint: if it raises, only its writes are undone."""
-        assert pending.job is not None
-        tx = Tx(conn)
-        conn.execute("SAVEPOINT job")
-        try:
-            result = pending.job(tx)
-        except Exception as error:
-            conn.execute("ROLLBACK TO job")
-            out.append(_Outcome(pending, None, error, []))
-        else:
-            out.append(_Outcome(pending, result, None, tx._after))
-        conn.execute("RELEASE job")
-        self.statements += tx.statements + 2  # the job's own, SAVEPOINT and RELEASE (+ROLLBACK)
-
-    def _run_batch(
+    def _run_contained(
         self, conn: sqlite3.Connection, unit: list[_Pending[Any]], out: list[_Outcome]
     ) -> None:
-        """The items of one batched write in one call; if it raises, each item alone."""
-        batch = unit[0].batch
-        assert batch is not None
+        """One unit in its own savepoint: if it raises, only its writes are undone, and the
+        items of a batched write are then run again each alone."""
         tx = Tx(conn)
         conn.execute("SAVEPOINT job")
         try:
-            results = batch(tx, [p.item for p in unit])
-            if len(results) != len(unit):
-                raise RuntimeError(f"{batch!r} gave {len(results)} results for {len(unit)} items")
+            results = _call(tx, unit)
         except Exception as error:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
@@ -533,12 +499,11 @@ class Database:
                 out.append(_Outcome(unit[0], None, error, []))
                 return
             for pending in unit:
-                self._run_batch(conn, [pending], out)
+                self._run_contained(conn, [pending], out)
             return
         conn.execute("RELEASE job")
         self.statements += tx.statements + 2
-        for index, (pending, result) in enumerate(zip(unit, results, strict=True)):
-            out.append(_Outcome(pending, result, None, tx._after if index == 0 else []))
+        _settle(unit, results, tx, out)
 
     def _complete(
         self,
@@ -597,6 +562,24 @@ class Database:
 
 class _JobRaised(Exception):
     """A job raised in a group run without savepoints: run the group again, contained."""
+
+
+def _call(tx: Tx, unit: list[_Pending[Any]]) -> list[Any]:
+    """A unit's results, one per job: its job's, or those of its batched write's one call."""
+    first = unit[0]
+    if first.batch is None:
+        assert first.job is not None
+        return [first.job(tx)]
+    results = first.batch(tx, [p.item for p in unit])
+    if len(results) != len(unit):
+        raise RuntimeError(f"{first.batch!r} gave {len(results)} results for {len(unit)} items")
+    return results
+
+
+def _settle(unit: list[_Pending[Any]], results: list[Any], tx: Tx, out: list[_Outcome]) -> None:
+    """The outcomes of a unit that ran; its callbacks go with its first job."""
+    for index, (pending, result) in enumerate(zip(unit, results, strict=True)):
+        out.append(_Outcome(pending, result, None, tx._after if index == 0 else []))
 
 
 def _units(batch: list[_Pending[Any]]) -> list[list[_Pending[Any]]]:
