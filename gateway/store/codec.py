@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -40,13 +40,18 @@ class _TimeOrderedIds:
     bits) that starts each millisecond at a random point. New rows then land at the end of every
     index keyed by them (orders, POs, the events of an order) instead of on a random page of a
     large index, which kept the cost per order from growing with the store. Unique within the
-    process (each id is above the last); across restarts the clock has moved on."""
+    process (each id is above the last); across restarts the clock has moved on.
+
+    The random start needs no secrecy (an id is a key, not a credential): a generator seeded
+    once from the OS, not `secrets`, which asks the kernel each time (a system call per id:
+    2 % of the gateway's samples at 300 orders/s)."""
 
     def __init__(self) -> None:
         self._last = 0
+        self._random = random.Random()  # seeded from os.urandom
 
     def next(self) -> int:
-        stamp = (time.time_ns() // 1_000_000) << 20 | secrets.randbits(16)
+        stamp = (time.time_ns() // 1_000_000) << 20 | self._random.getrandbits(16)
         self._last = max(self._last + 1, stamp)
         return self._last
 
