@@ -243,6 +243,39 @@ async def test_writes_queued_while_a_group_runs_join_it_before_its_commit(
     assert await keys(db) == ["first", "late-0", "late-1", "late-2"]
 
 
+async def test_a_deferred_write_alone_commits_at_its_deadline(db: Database) -> None:
+    """Nothing else is written: the deferred write starts its own group when its time is up,
+    not before (a timer never fires early, so the lower bound holds on any machine)."""
+    loop = asyncio.get_running_loop()
+    queued_at = loop.time()
+    assert await db.write_deferred(insert("audit"), within_s=0.05) == "audit"
+    assert loop.time() - queued_at >= 0.05
+    assert await keys(db) == ["audit"]
+
+
+async def test_a_deferred_write_rides_along_with_the_next_write(db: Database) -> None:
+    """The next write's group takes it, long before its deadline, in one commit. (That it
+    starts no group of its own before its deadline is the test above.)"""
+    commits = db.commits
+    deferred = asyncio.create_task(db.write_deferred(insert("audit"), within_s=60))
+    assert await keys(db) == []  # meanwhile the writer had its turns: nothing committed
+    assert await db.write(insert("order")) == "order"
+    assert await asyncio.wait_for(deferred, timeout=10) == "audit"
+    assert db.commits == commits + 1
+    assert await keys(db) == ["audit", "order"]
+
+
+async def test_close_writes_deferred_writes_first(tmp_path: Path) -> None:
+    database = Database(tmp_path / "gateway.db")
+    await database.open()
+    deferred = asyncio.create_task(database.write_deferred(insert("audit"), within_s=60))
+    closing = asyncio.create_task(database.close())  # tasks start in order: the write is queued
+    assert await asyncio.wait_for(deferred, timeout=10) == "audit"
+    await closing
+    async with Database(tmp_path / "gateway.db") as reopened:
+        assert await keys(reopened) == ["audit"]
+
+
 async def test_the_leak_check_sees_an_open_database_and_a_task_left_running(
     tmp_path: Path,
 ) -> None:

@@ -53,14 +53,20 @@ _INSERT = (
 )
 
 
-async def append_entries(db: Database, entries: Sequence[AuditEntry]) -> None:
-    """Many entries in one statement of the next group commit."""
+async def append_entries(
+    db: Database, entries: Sequence[AuditEntry], *, within_s: float | None = None
+) -> None:
+    """Many entries in one statement of the next group commit; with `within_s`, of the next
+    group other writes start, or of one of their own after `within_s` seconds."""
     rows = [_row(e) for e in entries]
 
     def job(tx: Tx) -> None:
         tx.execute_rows(_INSERT, rows)
 
-    await db.write(job)
+    if within_s is None:
+        await db.write(job)
+    else:
+        await db.write_deferred(job, within_s=within_s)
 
 
 async def read_entries(db: Database, query: AuditFilter) -> tuple[list[dict[str, Any]], int | None]:
