@@ -35,7 +35,8 @@ class Plan:
     rounds: int = 3  # floor, gateway, floor, gateway, ...: the median ratio is reported
     warmup: int = 300
     latency_rate: float = 300.0
-    latency_s: float = 10.0
+    latency_s: float = 10.0  # per round
+    latency_rounds: int = 3  # gateway, floor, gateway, ...: p99 over all rounds
     flood_orders: int = 50_000
     flood_clients: int = 256
     grown_orders: int = 1_000_000
@@ -50,6 +51,7 @@ QUICK = Plan(
     rounds=1,
     warmup=150,
     latency_s=5.0,
+    latency_rounds=1,
     flood_orders=10_000,
     grown_orders=100_000,
     write_groups=40,

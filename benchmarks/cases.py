@@ -151,43 +151,58 @@ async def case_1(bench: Bench, results: Results) -> None:
 
 
 async def case_2(bench: Bench) -> None:
+    """Rounds of a steady rate, gateway then floor, alternating; p99 over all of a system's
+    answers. One round is 10 s: a single stall of the host's disk (fsync waits of 50-150 ms
+    come and go on these VMs, whatever writes) then held some 20 of its 3,000 answers, two
+    thirds of the 30 a p99 may have above it, and a round's p99 told more about the host than
+    about the code (docs/performance.md). Each round is printed too."""
     assert bench.gateway is not None
     assert bench.floor is not None
     plan = bench.plan
     count = int(plan.latency_rate * plan.latency_s)
     heading(
         "2",
-        f"Intake latency: {plan.latency_rate:.0f} orders/s offered (open loop), {count:,} orders",
+        f"Intake latency: {plan.latency_rate:.0f} orders/s offered (open loop), "
+        f"{plan.latency_rounds} round(s) of {count:,} orders each",
     )
+    systems = (bench.gateway, bench.floor)
+    pooled: dict[str, list[float]] = {system.name: [] for system in systems}
     rows = []
-    gateway_p99 = float("nan")
-    for system in (bench.gateway, bench.floor):
-        progress(f"latency: {system.name}, {count} orders at {plan.latency_rate:.0f}/s")
-        r = await bench.round(
-            system, order_bodies(f"LAT-{system.name}", count), "latency", rate=plan.latency_rate
-        )
-        ms = [v * 1000 for v in r.load.latencies]
-        p99 = percentile(ms, 99)
-        if system is bench.gateway:
-            gateway_p99 = p99
-        sent_rate = r.orders / (r.load.last_answer - r.load.started)
-        rows.append(
-            (
-                system.name,
-                percentile(ms, 50),
-                p99,
-                max(ms),
-                sent_rate,
-                r.usage.others_cpus,
-                f"{r.usage.steal_pct:.1f}%",
+    for number in range(1, plan.latency_rounds + 1):
+        for system in systems:
+            progress(
+                f"latency: round {number} of {plan.latency_rounds}, {system.name}, {count} "
+                f"orders at {plan.latency_rate:.0f}/s"
             )
+            label = f"LAT{number}-{system.name}"
+            r = await bench.round(
+                system, order_bodies(label, count), "latency", rate=plan.latency_rate
+            )
+            ms = [v * 1000 for v in r.load.latencies]
+            pooled[system.name] += ms
+            sent_rate = r.orders / (r.load.last_answer - r.load.started)
+            rows.append(
+                (
+                    f"{system.name} round {number}",
+                    percentile(ms, 50),
+                    percentile(ms, 99),
+                    max(ms),
+                    sent_rate,
+                    r.usage.others_cpus,
+                    f"{r.usage.steal_pct:.1f}%",
+                )
+            )
+    for name, ms in pooled.items():
+        rows.append(
+            (f"{name}, all rounds", percentile(ms, 50), percentile(ms, 99), max(ms), "", "", "")
         )
     # Steal: CPU time the VM's host gave to others while we wanted it. A few per cent of it
     # moves this p99 by tens of ms on a 2-CPU VM (docs/performance.md).
     table(("", "p50 ms", "p99 ms", "max ms", "answered/s", "others' CPUs", "steal"), rows)
+    gateway_p99 = percentile(pooled[bench.gateway.name], 99)
     emit(
-        f"=> gateway intake p99 {gateway_p99:.1f} ms at {plan.latency_rate:.0f} orders/s; "
-        f"target < {P99_TARGET_MS:.0f} ms: {verdict(gateway_p99 < P99_TARGET_MS)}"
+        f"=> gateway intake p99 {gateway_p99:.1f} ms at {plan.latency_rate:.0f} orders/s "
+        f"(all rounds); target < {P99_TARGET_MS:.0f} ms: {verdict(gateway_p99 < P99_TARGET_MS)}"
     )
 
 
