@@ -4,16 +4,20 @@ writer, a writer that fails loudly, and reads that see every commit before them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.actors.audit_log import AuditLog
 from gateway.store import db as db_module
+from gateway.store.audit import AuditEntry
 from gateway.store.db import IN_LIST, Database, Tx, WriterFailed, json_list
 from tests.conftest import leftovers
 
@@ -265,6 +269,23 @@ async def test_a_deferred_write_rides_along_with_the_next_write(db: Database) ->
     assert await keys(db) == ["audit", "order"]
 
 
+async def test_the_deadline_of_a_write_that_rode_along_does_not_hurry_the_next(
+    db: Database,
+) -> None:
+    """A deferred write that went with another write's group leaves its deadline void: a
+    deferred write queued after it still waits for its own (at a steady trickle of orders,
+    the stale deadlines of the audit log's writes made its next ones commit alone)."""
+    loop = asyncio.get_running_loop()
+    commits = db.commits
+    rode_along = asyncio.create_task(db.write_deferred(insert("audit-1"), within_s=0.02))
+    await db.write(insert("order"))
+    await rode_along
+    assert db.commits == commits + 1
+    queued_at = loop.time()
+    assert await db.write_deferred(insert("audit-2"), within_s=0.2) == "audit-2"
+    assert loop.time() - queued_at >= 0.2
+
+
 async def test_close_writes_deferred_writes_first(tmp_path: Path) -> None:
     database = Database(tmp_path / "gateway.db")
     await database.open()
@@ -454,3 +475,28 @@ async def test_a_batched_write_that_raises_fails_only_the_caller_whose_item_is_b
     assert results[2] == "GOOD-2"
     assert await keys(db) == ["good-1", "good-2"]
     assert db.commits == 1
+
+
+async def test_audit_entries_recorded_within_the_gathering_are_written_as_one_job(
+    db: Database,
+) -> None:
+    """The audit log's actor gathers entries for a moment, then writes them as one deferred
+    write; with nothing else written, that commits on its own at its deadline, no flush
+    needed. The entries come one loop turn apart (a read between each), as requests do."""
+    audit = AuditLog(db, gather_s=0.5, ride_along_s=0.05)
+    committed = asyncio.Event()
+    db.add_commit_listener(committed.set)
+    jobs = db.jobs
+    actor = asyncio.create_task(audit.run(lambda: None))
+    now = datetime.now(UTC)
+    actions = ["POST /api/v1/orders", "POST /api/v1/orders/{order_id}/cancel", "GET /x"]
+    for action in actions:
+        audit.record(AuditEntry(at=now, actor="op", role="operator", via="bearer", action=action))
+        assert await db.fetchall("SELECT seq FROM audit_log") == []  # a loop turn: none yet
+    await asyncio.wait_for(committed.wait(), timeout=10)
+    actor.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await actor
+    assert db.jobs == jobs + 1
+    rows = await db.fetchall("SELECT action FROM audit_log ORDER BY seq")
+    assert [r[0] for r in rows] == actions

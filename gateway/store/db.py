@@ -199,7 +199,7 @@ BatchJob = Callable[[Tx, list[Any]], list[Any]]
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("batch", "deferred", "future", "item", "job", "size")
+    __slots__ = ("batch", "deferred", "future", "item", "job", "size", "taken")
 
     def __init__(
         self,
@@ -216,6 +216,7 @@ class _Pending(Generic[T]):
         self.batch = batch  # a batched write: `batch(tx, items)` runs once for all its items
         self.item = item
         self.deferred = deferred  # starts no group of its own (see `Database.write_deferred`)
+        self.taken = False  # into a group (set under the queue's lock)
 
 
 class _Outcome:
@@ -343,13 +344,12 @@ class Database:
         if none starts within `within_s`, a group of its own then. At a steady trickle of
         orders, a write of its own costs a commit per write (issue 5: at 300 orders/s a
         fifth of the commits were the audit log's alone)."""
-        loop = asyncio.get_running_loop()
-        loop.call_later(within_s, self._deferred_deadline)
-        return await self._enqueue(job, 0, deferred=True)
+        return await self._enqueue(job, 0, within_s=within_s)
 
-    def _deferred_deadline(self) -> None:
-        self._deferred_due = True
-        self._wake.set()
+    def _deferred_deadline(self, pending: _Pending[Any]) -> None:
+        if not pending.taken:  # a deadline whose job rode along is void
+            self._deferred_due = True
+            self._wake.set()
 
     async def write_batched(
         self, batch: Callable[[Tx, list[Any]], list[T]], item: Any, *, units: int = 0
@@ -369,20 +369,25 @@ class Database:
         batch: BatchJob | None = None,
         item: Any = None,
         *,
-        deferred: bool = False,
+        within_s: float | None = None,
     ) -> T:
         if self.failure is not None:
             raise WriterFailed(f"the store's writer stopped: {self.failure!r}")
         if self._closing or self._task is None:
             raise DatabaseClosed("database is closing")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        deferred = within_s is not None
+        pending = _Pending(job, future, units, batch, item, deferred)
         with self._queue_lock:
-            self._queue.append(_Pending(job, future, units, batch, item, deferred))
+            self._queue.append(pending)
             if not deferred:
                 self._urgent += 1
         self.waiting_units += units
-        if not deferred:
+        if within_s is None:
             self._wake.set()
+        else:
+            loop.call_later(within_s, self._deferred_deadline, pending)
         return await asyncio.shield(future)
 
     async def read(self, fn: Read[T]) -> T:
@@ -460,7 +465,9 @@ class Database:
                 return []
             queue = self._queue
             taken = [queue.popleft() for _ in range(min(limit, len(queue)))]
-            self._urgent -= sum(1 for p in taken if not p.deferred)
+            for pending in taken:
+                pending.taken = True
+                self._urgent -= not pending.deferred
             self._running.extend(taken)
             return taken
 
