@@ -106,6 +106,7 @@ class Bench:
         self.completions: Completions | None = None
         self.floor: Floor | None = None
         self.gateway: Gateway | None = None
+        self.reference: Gateway | None = None  # a second gateway measured beside the first
         self.http: aiohttp.ClientSession | None = None
 
     # -- parts -----------------------------------------------------------------------------------
@@ -127,11 +128,7 @@ class Bench:
         await self.floor.start()
 
     async def start_gateway(self, label: str) -> Gateway:
-        assert self.broker is not None
-        workdir = self.workdir / label
-        workdir.mkdir(exist_ok=True)
-        gateway = Gateway(workdir, self.broker.url, self.supplier_urls, self.synchronous, label)
-        self.gateway = gateway
+        self.gateway = gateway = self._new_gateway(label)
         await gateway.start()
         return gateway
 
@@ -139,10 +136,28 @@ class Bench:
         gateway, self.gateway = self.gateway, None
         return None if gateway is None else await gateway.stop()
 
+    async def start_reference(self, label: str) -> Gateway:
+        """A second gateway, running beside the first, whose rounds interleave with its."""
+        self.reference = gateway = self._new_gateway(label)
+        await gateway.start()
+        return gateway
+
+    async def stop_reference(self) -> int | None:
+        gateway, self.reference = self.reference, None
+        return None if gateway is None else await gateway.stop()
+
+    def _new_gateway(self, label: str) -> Gateway:
+        assert self.broker is not None
+        workdir = self.workdir / label
+        workdir.mkdir(exist_ok=True)
+        return Gateway(workdir, self.broker.url, self.supplier_urls, self.synchronous, label)
+
     async def close(self) -> None:
         """Take everything down, whatever state it is in (safe to call twice)."""
         with contextlib.suppress(Exception):
             await self.stop_gateway()
+        with contextlib.suppress(Exception):
+            await self.stop_reference()
         floor, self.floor = self.floor, None
         if floor is not None:
             with contextlib.suppress(Exception):
@@ -166,8 +181,9 @@ class Bench:
         for child in children:
             if child is not None and child.process is not None:
                 pids.append(child.pid)
-        if self.gateway is not None and self.gateway.child is not None:
-            pids.append(self.gateway.pid)
+        for gateway in (self.gateway, self.reference):
+            if gateway is not None and gateway.child is not None:
+                pids.append(gateway.pid)
         return pids
 
     def our_cpu(self) -> float:
