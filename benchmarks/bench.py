@@ -128,29 +128,29 @@ class Bench:
         await self.floor.start()
 
     async def start_gateway(self, label: str) -> Gateway:
-        self.gateway = gateway = self._new_gateway(label)
-        await gateway.start()
-        return gateway
+        self.gateway = await self._started_gateway(label)
+        return self.gateway
 
     async def stop_gateway(self) -> int | None:
         gateway, self.gateway = self.gateway, None
-        return None if gateway is None else await gateway.stop()
+        return await _stopped(gateway)
 
     async def start_reference(self, label: str) -> Gateway:
         """A second gateway, running beside the first, whose rounds interleave with its."""
-        self.reference = gateway = self._new_gateway(label)
-        await gateway.start()
-        return gateway
+        self.reference = await self._started_gateway(label)
+        return self.reference
 
     async def stop_reference(self) -> int | None:
         gateway, self.reference = self.reference, None
-        return None if gateway is None else await gateway.stop()
+        return await _stopped(gateway)
 
-    def _new_gateway(self, label: str) -> Gateway:
+    async def _started_gateway(self, label: str) -> Gateway:
         assert self.broker is not None
         workdir = self.workdir / label
         workdir.mkdir(exist_ok=True)
-        return Gateway(workdir, self.broker.url, self.supplier_urls, self.synchronous, label)
+        gateway = Gateway(workdir, self.broker.url, self.supplier_urls, self.synchronous, label)
+        await gateway.start()
+        return gateway
 
     async def close(self) -> None:
         """Take everything down, whatever state it is in (safe to call twice)."""
@@ -244,3 +244,8 @@ class Bench:
             log_lines=system.child.log_lines - log_before,
             supplier_posts=await self.supplier_posts() - posts_before,
         )
+
+
+async def _stopped(gateway: Gateway | None) -> int | None:
+    """Stop `gateway` if there is one; its exit code."""
+    return None if gateway is None else await gateway.stop()

@@ -500,3 +500,26 @@ async def test_audit_entries_recorded_within_the_gathering_are_written_as_one_jo
     assert db.jobs == jobs + 1
     rows = await db.fetchall("SELECT action FROM audit_log ORDER BY seq")
     assert [r[0] for r in rows] == actions
+
+
+async def test_audit_entries_whose_write_is_queued_are_written_once_when_the_actor_stops(
+    tmp_path: Path,
+) -> None:
+    """The actor is stopped while its entries wait to ride along (at shutdown, with nothing
+    else written, they wait up to their deadline). The store still holds that write and makes
+    it when it closes; the shutdown's own flush must not write the entries a second time."""
+    database = Database(tmp_path / "gateway.db")
+    await database.open()
+    audit = AuditLog(database)
+    audit.record(
+        AuditEntry(at=datetime.now(UTC), actor="op", role="operator", via="bearer", action="x")
+    )
+    waiting = asyncio.create_task(audit.flush(within_s=60))
+    asyncio.get_running_loop().call_soon(waiting.cancel)  # after its write is queued
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await audit.flush()  # as the gateway's stop does, and then it closes the store
+    await database.close()
+    async with Database(tmp_path / "gateway.db") as reopened:
+        rows = await reopened.fetchall("SELECT action FROM audit_log")
+    assert [r[0] for r in rows] == ["x"]

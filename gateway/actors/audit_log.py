@@ -66,6 +66,10 @@ class AuditLog:
                 return
             try:
                 await append_entries(self._db, batch, within_s=within_s)
+            except asyncio.CancelledError:
+                # The write is queued in the store, which writes it all the same (at the
+                # latest when it closes): taken back, the entries would be written twice.
+                raise
             except BaseException:
                 self._pending[:0] = batch
                 raise

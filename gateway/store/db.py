@@ -467,7 +467,8 @@ class Database:
             taken = [queue.popleft() for _ in range(min(limit, len(queue)))]
             for pending in taken:
                 pending.taken = True
-                self._urgent -= not pending.deferred
+                if not pending.deferred:
+                    self._urgent -= 1
             self._running.extend(taken)
             return taken
 
