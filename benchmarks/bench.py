@@ -105,8 +105,8 @@ class Bench:
         self.supplier_urls: dict[str, str] = {}
         self.completions: Completions | None = None
         self.floor: Floor | None = None
-        self.gateway: Gateway | None = None
-        self.reference: Gateway | None = None  # a second gateway measured beside the first
+        self.gateway: Gateway | None = None  # the one the cases measure
+        self.others: list[Gateway] = []  # gateways running beside it (case 5's empty store)
         self.http: aiohttp.ClientSession | None = None
 
     # -- parts -----------------------------------------------------------------------------------
@@ -127,37 +127,35 @@ class Bench:
         self.floor = Floor(self.workdir, self.broker.port, self.supplier_urls, self.synchronous)
         await self.floor.start()
 
-    async def start_gateway(self, label: str) -> Gateway:
-        self.gateway = await self._started_gateway(label)
-        return self.gateway
-
-    async def stop_gateway(self) -> int | None:
-        gateway, self.gateway = self.gateway, None
-        return await _stopped(gateway)
-
-    async def start_reference(self, label: str) -> Gateway:
-        """A second gateway, running beside the first, whose rounds interleave with its."""
-        self.reference = await self._started_gateway(label)
-        return self.reference
-
-    async def stop_reference(self) -> int | None:
-        gateway, self.reference = self.reference, None
-        return await _stopped(gateway)
-
-    async def _started_gateway(self, label: str) -> Gateway:
+    async def start_gateway(self, label: str, *, beside: bool = False) -> Gateway:
+        """A gateway of its own in `workdir/label`: the one the cases measure, or (`beside`)
+        one more, running beside it, whose rounds interleave with its."""
         assert self.broker is not None
         workdir = self.workdir / label
         workdir.mkdir(exist_ok=True)
         gateway = Gateway(workdir, self.broker.url, self.supplier_urls, self.synchronous, label)
+        if beside:
+            self.others.append(gateway)
+        else:
+            self.gateway = gateway
         await gateway.start()
         return gateway
+
+    async def stop_gateway(self) -> int | None:
+        gateway, self.gateway = self.gateway, None
+        return None if gateway is None else await gateway.stop()
+
+    async def stop_others(self) -> None:
+        others, self.others = self.others, []
+        for gateway in others:
+            await gateway.stop()
 
     async def close(self) -> None:
         """Take everything down, whatever state it is in (safe to call twice)."""
         with contextlib.suppress(Exception):
             await self.stop_gateway()
         with contextlib.suppress(Exception):
-            await self.stop_reference()
+            await self.stop_others()
         floor, self.floor = self.floor, None
         if floor is not None:
             with contextlib.suppress(Exception):
@@ -181,7 +179,7 @@ class Bench:
         for child in children:
             if child is not None and child.process is not None:
                 pids.append(child.pid)
-        for gateway in (self.gateway, self.reference):
+        for gateway in (self.gateway, *self.others):
             if gateway is not None and gateway.child is not None:
                 pids.append(gateway.pid)
         return pids
@@ -244,8 +242,3 @@ class Bench:
             log_lines=system.child.log_lines - log_before,
             supplier_posts=await self.supplier_posts() - posts_before,
         )
-
-
-async def _stopped(gateway: Gateway | None) -> int | None:
-    """Stop `gateway` if there is one; its exit code."""
-    return None if gateway is None else await gateway.stop()

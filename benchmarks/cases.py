@@ -37,7 +37,12 @@ class Results:
 
     @property
     def ratio(self) -> float:
-        return median([g.completed_rate / f.completed_rate for f, g in self.pairs])
+        return median_ratio(self.pairs)
+
+
+def median_ratio(pairs: list[tuple[Round, Round]]) -> float:
+    """The median over rounds of gateway/floor completed orders/s, from (floor, gateway)."""
+    return median([g.completed_rate / f.completed_rate for f, g in pairs])
 
 
 def describe_round(number: int, r: Round, note: str = "") -> None:
@@ -106,7 +111,7 @@ def print_ratio(pairs: list[tuple[Round, Round]]) -> float:
                 g.accepted_rate,
             )
         )
-    ratio = median([g.completed_rate / f.completed_rate for f, g in pairs])
+    ratio = median_ratio(pairs)
     rows.append(
         (
             "median",
@@ -329,7 +334,7 @@ async def case_5(bench: Bench, results: Results, grown_db: Path, built_s: str) -
     )
     grown = await bench.start_gateway("gateway-grown")
     emit(f"   the gateway started on it in {grown.start_s:.1f} s")
-    empty = await bench.start_reference("gateway-empty")
+    empty = await bench.start_gateway("gateway-empty", beside=True)
     for gateway, label in ((empty, "WARM-GE"), (grown, "WARM-GG")):
         await bench.round(gateway, order_bodies(label, plan.warmup), "warm-up", 16)
     for number in range(1, plan.rounds + 1):
@@ -359,8 +364,8 @@ async def case_5(bench: Bench, results: Results, grown_db: Path, built_s: str) -
                 g.completed_rate / f.completed_rate,
             )
         )
-    empty_ratio = median([e.completed_rate / f.completed_rate for f, e in results.empty_pairs])
-    grown_ratio = median([g.completed_rate / f.completed_rate for f, g in results.grown_pairs])
+    empty_ratio = median_ratio(results.empty_pairs)
+    grown_ratio = median_ratio(results.grown_pairs)
     rows.append(
         (
             "median",
@@ -394,7 +399,7 @@ async def case_5(bench: Bench, results: Results, grown_db: Path, built_s: str) -
         f"{empty_ratio:.2f} empty in the same rounds ({change * 100:+.0f}%); target within "
         f"{GROWTH_TARGET * 100:.0f}%: {verdict(change >= -GROWTH_TARGET)}"
     )
-    await bench.stop_reference()
+    await bench.stop_others()
     await bench.stop_gateway()
 
 

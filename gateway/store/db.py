@@ -215,7 +215,8 @@ class _Pending(Generic[T]):
         self.size = size
         self.batch = batch  # a batched write: `batch(tx, items)` runs once for all its items
         self.item = item
-        self.deferred = deferred  # starts no group of its own (see `Database.write_deferred`)
+        # Starts no group of its own (see `Database.write_deferred`) until its deadline.
+        self.deferred = deferred
         self.taken = False  # into a group (set under the queue's lock)
 
 
@@ -263,7 +264,6 @@ class Database:
         self._queue_lock = threading.Lock()
         self._running: list[_Pending[Any]] = []  # taken from the queue, not yet settled
         self._urgent = 0  # queued jobs that are not deferred: each is a reason to start a group
-        self._deferred_due = False  # a deferred job's deadline passed: start a group for it
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -347,9 +347,13 @@ class Database:
         return await self._enqueue(job, 0, within_s=within_s)
 
     def _deferred_deadline(self, pending: _Pending[Any]) -> None:
-        if not pending.taken:  # a deadline whose job rode along is void
-            self._deferred_due = True
-            self._wake.set()
+        """A deferred job still queued at its deadline is deferred no more."""
+        with self._queue_lock:  # the writer thread may be taking it right now
+            if pending.taken:  # it rode along: the deadline is void
+                return
+            pending.deferred = False
+            self._urgent += 1
+        self._wake.set()
 
     async def write_batched(
         self, batch: Callable[[Tx, list[Any]], list[T]], item: Any, *, units: int = 0
@@ -435,13 +439,11 @@ class Database:
         loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
-                self._deferred_due = False  # the jobs it was for went with an earlier group
                 if self._closing:
                     return
-            # A group starts for a job that is not deferred, a deferred one's deadline, or the
-            # close (which writes what is queued first).
-            elif self._urgent or self._deferred_due or self._closing:
-                self._deferred_due = False
+            # A group starts for a job that is not deferred, or at the close (which writes what
+            # is queued first, deferred jobs included).
+            elif self._urgent or self._closing:
                 await self._run_next_group(loop)
                 continue
             self._wake.clear()
